@@ -1,0 +1,100 @@
+"""Admin panel: each organization's staff see and edit only their organization's rows;
+superusers see everything."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from connext.models import Organization, User
+
+
+class OrgScopedAdmin(admin.ModelAdmin):
+    """Base for every admin screen of organization data.
+
+    `org_field` is the lookup path to the organization. New rows get the
+    admin's organization; foreign keys offer only rows of that organization.
+    """
+
+    org_field = "organization"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{self.org_field: request.user.organization_id})
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser and self.org_field == "organization":
+            exclude.append("organization")
+        return exclude
+
+    def save_model(self, request, obj, form, change):
+        if not change and not request.user.is_superuser and self.org_field == "organization":
+            obj.organization_id = request.user.organization_id
+        super().save_model(request, obj, form, change)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if request.user.is_superuser or field is None:
+            return field
+        model = db_field.related_model
+        if model is Organization:
+            field.queryset = field.queryset.filter(pk=request.user.organization_id)
+        elif any(f.name == "organization" for f in model._meta.get_fields()):
+            field.queryset = field.queryset.filter(organization_id=request.user.organization_id)
+        return field
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "timezone", "default_region", "rate_limit", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(pk=request.user.organization_id)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(User)
+class UserAdmin(OrgScopedAdmin, BaseUserAdmin):
+    list_display = ["email", "first_name", "last_name", "organization", "is_staff", "is_active"]
+    list_filter = ["is_staff", "is_active", "groups"]
+    search_fields = ["email", "first_name", "last_name"]
+    ordering = ["email"]
+    fieldsets = [
+        (None, {"fields": ["email", "username", "password", "organization"]}),
+        ("Personal", {"fields": ["first_name", "last_name", "phone"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    superuser_fieldsets = [
+        *fieldsets[:2],
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        fieldsets[3],
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "username", "organization",
+                                                            "password1", "password2"]})]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fieldsets = self.add_fieldsets
+        else:
+            fieldsets = self.superuser_fieldsets if request.user.is_superuser else self.fieldsets
+        if request.user.is_superuser:
+            return fieldsets
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]})
+                for name, opts in fieldsets]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "groups" and not request.user.is_superuser:
+            from connext.roles import ROLE_PERMISSIONS
+
+            field.queryset = field.queryset.filter(name__in=list(ROLE_PERMISSIONS))
+        return field

@@ -1,0 +1,68 @@
+"""Serializer fields and the base serializer for the wire conventions of API.md.
+
+Booleans go out as 0/1 and come in as true/false or 0/1; strings and integers
+are strict (no silent `123` -> "123"); unknown fields on a write are refused.
+"""
+
+from django.db import models
+from rest_framework import serializers
+
+
+class IntBooleanField(serializers.Field):
+    default_error_messages = {"invalid": "Must be a boolean: true/false or 0/1."}
+    TRUE = (True, 1, "1", "true", "True")
+    FALSE = (False, 0, "0", "false", "False")
+
+    def to_internal_value(self, data):
+        # `1.0 == 1` and `True == 1` in Python: compare types too.
+        if isinstance(data, float):
+            self.fail("invalid")
+        if data in self.TRUE:
+            return True
+        if data in self.FALSE:
+            return False
+        self.fail("invalid")
+
+    def to_representation(self, value) -> int:
+        return 1 if value else 0
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ConnextModelSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.BooleanField: IntBooleanField,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.IntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.SmallIntegerField: StrictIntegerField,
+        models.BigIntegerField: StrictIntegerField,
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        writable = {name for name, field in self.fields.items() if not field.read_only}
+        unknown = sorted(set(data) - writable)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)

@@ -1,0 +1,81 @@
+"""Tenancy: an `Organization` owns everything; every `User` belongs to one."""
+
+import zoneinfo
+
+import phonenumbers
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone {value!r}.")
+
+
+def validate_region(value: str) -> None:
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"Unknown phone region {value!r} (use an ISO 3166 code such as US).")
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    default_region = models.CharField(
+        max_length=2, default="US", validators=[validate_region], help_text="Region for national phone numbers."
+    )
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API requests per minute per key; empty uses the server default."
+    )
+    help_text = models.CharField(
+        max_length=320, blank=True, help_text="Answer to an inbound HELP text message."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConnextUserManager(UserManager):
+    def create_superuser(self, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("username", email)
+        return super().create_superuser(email=email, password=password, **extra_fields)
+
+
+class User(AbstractUser):
+    """Logs in with email; belongs to one organization (superusers may have none)."""
+
+    email = models.EmailField(unique=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="users"
+    )
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164; where test blasts go.")
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = ["username"]
+
+    objects = ConnextUserManager()
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a write sent with an `Idempotency-Key` header."""
+
+    # The hash of the API key that sent it (no foreign key: connext sits below apikeys;
+    # records outlive a deleted key by at most 24 h).
+    owner = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    completed = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.BinaryField(null=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_per_api_key")]

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from connext import views
+
+api_v1 = [
+    path("", include("groups.urls")),
+]
+
+urlpatterns = [
+    re_path(r"^healthz/?$", views.healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/v1/openapi\.json/?$", SpectacularJSONAPIView.as_view(), name="openapi"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "connext.views.bad_request"
+handler403 = "connext.views.permission_denied"
+handler404 = "connext.views.page_not_found"
+handler500 = "connext.views.server_error"

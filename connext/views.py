@@ -1,0 +1,46 @@
+"""Views outside the resource apps: health, and JSON error pages for /api/."""
+
+from django.http import JsonResponse
+from django.views import defaults
+from django.views.decorators.http import require_GET
+
+from connext import health
+
+JSON_PREFIXES = ("/api/", "/hooks/", "/healthz")
+
+
+@require_GET
+def healthz(request):
+    checks = {"database": health.database_ok(), "broker": health.broker_ok()}
+    ok = all(checks.values())
+    body = {"status": "ok" if ok else "unavailable", "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def bad_request(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse({"message": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse({"message": "You do not have permission to perform this action."}, status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse({"message": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse({"message": "Internal server error."}, status=500)
+    return defaults.server_error(request)
+

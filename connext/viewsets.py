@@ -1,0 +1,66 @@
+"""The base every API view stands on: idempotency keys and organization scoping."""
+
+from rest_framework import mixins, routers, viewsets
+from rest_framework.views import APIView
+
+from connext import idempotency
+
+
+class ConnextAPIMixin:
+    """Idempotency-Key handling around any DRF view (after auth, permission and throttle)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._idempotency_record = idempotency.begin(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(self, "_idempotency_record", None)
+        if record is not None:
+            self._idempotency_record = None
+            idempotency.finish(record, response)
+        return response
+
+
+class ConnextAPIView(ConnextAPIMixin, APIView):
+    """For action endpoints (send, estimate, cancel...): set `permission_map`."""
+
+
+class OrgScopedViewSet(ConnextAPIMixin, viewsets.GenericViewSet):
+    """Rows of the caller's organization only: another organization's id is a 404.
+
+    Subclasses set `queryset`; `org_field` names the path to the organization.
+    PUT is not part of the API: updates are PATCH.
+    """
+
+    org_field = "organization"
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @property
+    def organization(self):
+        return self.request.user.organization
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
+            return self.queryset.none()
+        return self.queryset.filter(**{self.org_field: self.organization})
+
+
+class OrgScopedModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet
+):
+    """List, retrieve and delete; create/partial_update are written per resource to call its service."""
+
+
+class OptionalSlashRouter(routers.SimpleRouter):
+    """`/groups` and `/groups/` reach the same view, without a redirect."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
