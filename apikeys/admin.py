@@ -1,8 +1,7 @@
 from django.contrib import admin, messages
 
-from apikeys.models import APIKey
+from apikeys.models import APIKey, hash_key
 from apikeys.services import generate_key
-from apikeys.models import hash_key
 from connext.admin import OrgScopedAdmin
 
 

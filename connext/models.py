@@ -79,3 +79,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_per_api_key")]
+
+    def __str__(self) -> str:
+        return self.key

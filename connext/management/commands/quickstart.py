@@ -1,0 +1,113 @@
+"""`./dev up`: migrate, make a demo organization and a fresh API key, then run
+web (gunicorn) + Celery worker + beat in the foreground until Ctrl-C."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from apikeys.services import api_key_create
+from connext import roles
+from connext.models import Organization, User
+from connext.services import organization_create, user_create
+
+DEMO_ORG = "Demo"
+DEMO_EMAIL = "admin@example.com"
+
+
+class Command(BaseCommand):
+    help = "Set up the embedded defaults and run web + worker + beat; prints an API key to try."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args, host, port, **options):
+        call_command("migrate", verbosity=0, interactive=False)
+        password = self._ensure_demo_admin()
+        user = User.objects.get(email=DEMO_EMAIL)
+        _, plaintext = api_key_create(user=user, name=f"quickstart {time.strftime('%Y-%m-%d %H:%M:%S')}")
+
+        python = sys.executable
+        base = f"http://{host}:{port}"
+        procs = {
+            "web": [python, "-m", "gunicorn", "connext.wsgi:application", "--bind", f"{host}:{port}",
+                    "--workers", "2", "--worker-class", "gthread", "--threads", "4"],
+            "worker": [python, "-m", "celery", "-A", "connext", "worker", "--loglevel", "INFO",
+                       "--concurrency", "2", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE],
+            "beat": [python, "-m", "celery", "-A", "connext", "beat", "--loglevel", "INFO"],
+        }
+        children = {name: subprocess.Popen(argv) for name, argv in procs.items()}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            self._wait_until_ready(base, children)
+            self._banner(base, plaintext, password)
+            while not stopping:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        raise CommandError(f"{name} exited with code {child.returncode}")
+                time.sleep(0.5)
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.terminate()
+            for child in children.values():
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _ensure_demo_admin(self) -> str | None:
+        """Create the demo organization and admin on the first run; returns the new password then."""
+        if User.objects.filter(email=DEMO_EMAIL).exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        org = Organization.objects.filter(name=DEMO_ORG).first() or organization_create(name=DEMO_ORG)
+        user_create(organization=org, email=DEMO_EMAIL, password=password, role=roles.ORG_ADMIN)
+        return password
+
+    def _wait_until_ready(self, base: str, children) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(child.poll() is not None for child in children.values()):
+                raise CommandError("a process exited during start-up; see the log above")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise CommandError(f"web server did not answer {base}/healthz within 60 s")
+        from connext.tasks import ping
+
+        ping.delay().get(timeout=60)  # the worker is consuming: the whole stack is up
+
+    def _banner(self, base: str, key: str, password: str | None) -> None:
+        login = f"{DEMO_EMAIL} / {password}" if password else f"{DEMO_EMAIL} (password from the first run)"
+        lines = [
+            "",
+            "Connext is running (web + worker + beat; SQLite, embedded broker, console channel).",
+            f"  API key:  {key}",
+            f"  Try:      curl -H 'Authorization: Bearer {key}' {base}/api/v1/groups",
+            f"  Docs:     {base}/api/docs",
+            f"  Admin:    {base}/admin/  ({login})",
+            "  Stop with Ctrl-C.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
