@@ -1,7 +1,7 @@
 """OpenAPI (drf-spectacular): the bearer scheme, the real error shape on every operation,
 the pagination and rate-limit headers."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -26,6 +26,22 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "cnxt_...",
             "description": "An API key created in the admin panel or with `manage.py createapikey`.",
         }
+
+
+class IntBooleanFieldExtension(OpenApiSerializerFieldExtension):
+    """Booleans are returned as 0/1 and accepted as true/false or 0/1."""
+
+    target_class = "connext.fields.IntBooleanField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "response":
+            return {"type": "integer", "minimum": 0, "maximum": 1, "description": "0 or 1"}
+        return {"oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 1}]}
+
+
+def strip_trailing_slash(endpoints):
+    """Routes accept `/groups` and `/groups/`; the schema documents the form without the slash."""
+    return [(path.rstrip("/") or "/", regex, method, callback) for path, regex, method, callback in endpoints]
 
 
 RATE_LIMIT_HEADERS = {

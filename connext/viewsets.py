@@ -1,24 +1,47 @@
 """The base every API view stands on: idempotency keys and organization scoping."""
 
-from rest_framework import mixins, routers, viewsets
+from django.db import transaction
+from rest_framework import mixins, permissions, routers, viewsets
 from rest_framework.views import APIView
 
 from connext import idempotency
 
 
 class ConnextAPIMixin:
-    """Idempotency-Key handling around any DRF view (after auth, permission and throttle)."""
+    """Around every API view, after auth, permission and throttle checks:
+
+    - a write (POST/PATCH/DELETE) runs in one transaction, rolled back on any
+      error, so a failed request never leaves half its rows behind;
+    - an `Idempotency-Key` is claimed before the transaction and its response
+      stored after the commit (see connext.idempotency).
+    Reads run without a transaction: nothing to undo, two round trips saved.
+    """
+
+    _atomic = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self._idempotency_record = idempotency.begin(request)
+        if request.method not in permissions.SAFE_METHODS:
+            self._atomic = transaction.atomic()
+            self._atomic.__enter__()
+
+    def _end_transaction(self, exc: BaseException | None = None) -> None:
+        atomic, self._atomic = self._atomic, None
+        if atomic is not None:
+            if exc is None:
+                atomic.__exit__(None, None, None)  # commit
+            else:
+                atomic.__exit__(type(exc), exc, exc.__traceback__)  # roll back
 
     def handle_exception(self, exc):
+        self._end_transaction(exc)
         if isinstance(exc, idempotency.Replay):
             return exc.response
         return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        self._end_transaction()
         response = super().finalize_response(request, response, *args, **kwargs)
         record = getattr(self, "_idempotency_record", None)
         if record is not None:

@@ -1,0 +1,85 @@
+"""Every error under /api is JSON {"message": ...}: 400, 404, 405, 415, 500, never HTML."""
+
+import pytest
+
+from groups.models import Group
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_json_error(response, status):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+def test_unknown_path_under_api_is_json_404(api):
+    assert_json_error(api.get("/api/v1/no-such-thing"), 404)
+    assert_json_error(api.get("/api/nothing-here/"), 404)
+
+
+def test_non_numeric_id_is_json_404(api):
+    assert_json_error(api.get("/api/v1/groups/abc"), 404)
+
+
+def test_missing_object_is_json_404(api):
+    assert assert_json_error(api.get("/api/v1/groups/999999"), 404) == {"message": "Not found."}
+
+
+def test_unsupported_method_is_json_405(api, org):
+    group = Group.objects.create(organization=org, name="G", number=1)
+    body = assert_json_error(api.put(f"/api/v1/groups/{group.id}", {"name": "x"}, format="json"), 405)
+    assert "PUT" in body["message"]
+    assert_json_error(api.delete("/api/v1/groups"), 405)
+
+
+def test_malformed_json_is_400(api):
+    response = api.generic("POST", "/api/v1/groups", "{not json", content_type="application/json")
+    assert "JSON parse error" in assert_json_error(response, 400)["message"]
+
+
+def test_body_that_is_not_an_object_is_400(api):
+    assert_json_error(api.post("/api/v1/groups", [1, 2]), 400)
+    assert_json_error(api.post("/api/v1/groups", "hello"), 400)
+
+
+def test_wrong_content_type_is_415(api):
+    response = api.generic("POST", "/api/v1/groups", "name=x", content_type="application/x-www-form-urlencoded")
+    assert "Unsupported media type" in assert_json_error(response, 415)["message"]
+
+
+def test_validation_error_names_the_field_and_lists_all(api):
+    body = assert_json_error(api.post("/api/v1/groups", {"number": "seven"}), 400)
+    assert set(body["errors"]) == {"name", "number"}
+    assert body["message"].split(":")[0] in {"name", "number"}
+
+
+def test_unknown_field_is_400_naming_it(api):
+    body = assert_json_error(api.post("/api/v1/groups", {"name": "G", "colour": "red"}), 400)
+    assert body["message"] == "colour: Unknown field."
+    assert not Group.objects.exists()
+
+
+def test_wrong_type_is_400_not_coerced(api):
+    body = assert_json_error(api.post("/api/v1/groups", {"name": 123}), 400)
+    assert body["message"] == "name: Must be a string."
+
+
+@pytest.mark.urls("tests.urls")
+def test_unexpected_exception_in_api_view_is_json_500_and_rolls_back(api):
+    body = assert_json_error(api.post("/api/v1/crash"), 500)
+    assert body == {"message": "Internal server error."}
+    assert not Group.objects.filter(name="half-written").exists()
+
+
+@pytest.mark.urls("tests.urls")
+def test_unexpected_exception_in_plain_view_under_api_is_json_500(api):
+    assert_json_error(api.get("/api/v1/plain-crash"), 500)
+
+
+def test_admin_404_stays_html(client):
+    response = client.get("/admin-nothing/")
+    assert response.status_code == 404
+    assert "text/html" in response["Content-Type"]
