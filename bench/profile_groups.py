@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api_latency import check_redis, configure_environment, ensure_database, prepare_data  # noqa: E402
+from bench.api_latency import check_redis, configure_environment, ensure_database, prepare_data
 
 
 def make_environ(path: str, query: str = "", headers: dict[str, str] | None = None) -> dict:
