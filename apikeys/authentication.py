@@ -19,11 +19,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <API key>'.")
         if not token.startswith(KEY_PREFIX):
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        key = (
-            APIKey.objects.select_related("user", "organization")
-            .filter(key_hash=hash_key(token))
-            .first()
-        )
+        key = APIKey.objects.select_related("user", "organization").filter(key_hash=hash_key(token)).first()
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if not key.active:

@@ -27,8 +27,12 @@ def api_key_create(
         raise ValueError("API keys belong to an organization: this user has none.")
     plaintext = generate_key()
     key = APIKey(
-        user=user, organization_id=user.organization_id, name=name, scope=scope,
-        expires_at=expires_at, key_hash=hash_key(plaintext),
+        user=user,
+        organization_id=user.organization_id,
+        name=name,
+        scope=scope,
+        expires_at=expires_at,
+        key_hash=hash_key(plaintext),
     )
     key.full_clean()
     key.save()

@@ -28,6 +28,28 @@ class OrgScopedAdmin(admin.ModelAdmin):
             exclude.append("organization")
         return exclude
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if request.user.is_superuser or self.org_field != "organization":
+            return form
+        org_id = request.user.organization_id
+
+        class OrgForm(form):
+            """Sets the organization before validation, so per-organization unique
+            constraints (a group's number) are checked as form errors, not crashes."""
+
+            def _post_clean(self):
+                if self.instance.organization_id is None:
+                    self.instance.organization_id = org_id
+                super()._post_clean()
+
+            def _get_validation_exclusions(self):
+                exclusions = super()._get_validation_exclusions()
+                exclusions.discard("organization")
+                return exclusions
+
+        return OrgForm
+
     def save_model(self, request, obj, form, change):
         if not change and not request.user.is_superuser and self.org_field == "organization":
             obj.organization_id = request.user.organization_id
@@ -78,8 +100,9 @@ class UserAdmin(OrgScopedAdmin, BaseUserAdmin):
         ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         fieldsets[3],
     ]
-    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "username", "organization",
-                                                            "password1", "password2"]})]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "username", "organization", "password1", "password2"]})
+    ]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -88,8 +111,9 @@ class UserAdmin(OrgScopedAdmin, BaseUserAdmin):
             fieldsets = self.superuser_fieldsets if request.user.is_superuser else self.fieldsets
         if request.user.is_superuser:
             return fieldsets
-        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]})
-                for name, opts in fieldsets]
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]}) for name, opts in fieldsets
+        ]
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -59,13 +59,12 @@ def begin(request) -> IdempotencyRecord | None:
     if existing is None:  # finished with a 5xx and removed between our insert and read
         raise ApplicationError("A request with this Idempotency-Key just failed; retry.", status_code=409)
     if existing.request_hash != request_hash:
-        raise ApplicationError(
-            "Already used with a different request.", field=HEADER, status_code=422
-        )
+        raise ApplicationError("Already used with a different request.", field=HEADER, status_code=422)
     if not existing.completed:
         raise ApplicationError("A request with this Idempotency-Key is still being processed.", status_code=409)
-    response = HttpResponse(bytes(existing.body or b""), status=existing.status_code,
-                            content_type=existing.content_type or None)
+    response = HttpResponse(
+        bytes(existing.body or b""), status=existing.status_code, content_type=existing.content_type or None
+    )
     response["Idempotent-Replayed"] = "true"
     raise Replay(response)
 

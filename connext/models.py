@@ -27,9 +27,7 @@ class Organization(models.Model):
     rate_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="API requests per minute per key; empty uses the server default."
     )
-    help_text = models.CharField(
-        max_length=320, blank=True, help_text="Answer to an inbound HELP text message."
-    )
+    help_text = models.CharField(max_length=320, blank=True, help_text="Answer to an inbound HELP text message.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,8 +19,14 @@ ROLE_PERMISSIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
     ORG_ADMIN: (
         [*DATA_APPS, "apikeys"],
         [],
-        ["connext.view_organization", "connext.change_organization", "connext.view_user", "connext.add_user",
-         "connext.change_user", "connext.delete_user"],
+        [
+            "connext.view_organization",
+            "connext.change_organization",
+            "connext.view_user",
+            "connext.add_user",
+            "connext.change_user",
+            "connext.delete_user",
+        ],
     ),
     SENDER: (["groups", "subscribers", "blasts", "schedules"], ["logs", "devices", "webhooks"], []),
     VIEWER: ([], DATA_APPS, []),

@@ -10,7 +10,8 @@ from rest_framework import serializers
 class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="What went wrong; validation errors start with the field name.")
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False,
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
         help_text="Validation problems per field (dotted paths for nested fields).",
     )
 
@@ -69,9 +70,12 @@ class ConnextAutoSchema(AutoSchema):
         for code, description in ERROR_RESPONSES.items():
             if code == 404 and not self._is_object_path():
                 continue
-            responses.setdefault(str(code), self._get_response_for_code(
-                OpenApiResponse(ErrorSerializer, description=description), str(code), direction=direction
-            ))
+            responses.setdefault(
+                str(code),
+                self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=description), str(code), direction=direction
+                ),
+            )
         return responses
 
     def _is_object_path(self) -> bool:
@@ -93,8 +97,14 @@ class ConnextAutoSchema(AutoSchema):
         if self.method in ("POST", "PATCH"):
             from drf_spectacular.utils import OpenApiParameter
 
-            params = [*params, OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                description="Replays the first response for 24 h instead of acting twice.",
-            )]
+            params = [
+                *params,
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="Replays the first response for 24 h instead of acting twice.",
+                ),
+            ]
         return params

@@ -17,12 +17,19 @@ def organization_create(*, name: str, timezone: str = "UTC", default_region: str
 
 @transaction.atomic
 def user_create(
-    *, organization: Organization, email: str, role: str = roles.ORG_ADMIN, password: str | None = None,
+    *,
+    organization: Organization,
+    email: str,
+    role: str = roles.ORG_ADMIN,
+    password: str | None = None,
     phone: str = "",
 ) -> User:
     """Create a user of `organization` with one role; org admins are staff (admin panel)."""
     user = User(
-        organization=organization, email=email.lower(), username=email.lower(), phone=phone,
+        organization=organization,
+        email=email.lower(),
+        username=email.lower(),
+        phone=phone,
         is_staff=role == roles.ORG_ADMIN,
     )
     if password:

@@ -194,7 +194,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Connext REST API",
     "DESCRIPTION": (
         "Manage subscribers, send blasts over SMS, voice and email, schedule them and read "
-        "delivery logs. Every error is JSON `{\"message\": ...}`; lists are bare arrays with the "
+        'delivery logs. Every error is JSON `{"message": ...}`; lists are bare arrays with the '
         "total in `X-Total-Count`; booleans are returned as 0/1."
     ),
     "VERSION": "1.0.0",

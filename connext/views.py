@@ -43,4 +43,3 @@ def server_error(request):
     if _wants_json(request):
         return JsonResponse({"message": "Internal server error."}, status=500)
     return defaults.server_error(request)
-

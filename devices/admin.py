@@ -19,5 +19,8 @@ class PairingCodeAdmin(OrgScopedAdmin):
     def save_model(self, request, obj, form, change):
         code = pairing_code_create(user=request.user)
         obj.pk = code.pk
-        self.message_user(request, f"Pairing code {code.code} (expires {code.expires_at:%H:%M} UTC). "
-                                   "Enter it in the Connext app on the phone.")
+        self.message_user(
+            request,
+            f"Pairing code {code.code} (expires {code.expires_at:%H:%M} UTC). "
+            "Enter it in the Connext app on the phone.",
+        )

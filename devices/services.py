@@ -24,7 +24,9 @@ def pairing_code_create(*, user: User) -> PairingCode:
         try:
             with transaction.atomic():
                 return PairingCode.objects.create(
-                    organization_id=user.organization_id, created_by=user, code=_new_code(),
+                    organization_id=user.organization_id,
+                    created_by=user,
+                    code=_new_code(),
                     expires_at=timezone.now() + PAIRING_CODE_TTL,
                 )
         except IntegrityError:  # 31^8 codes: a clash is rare, never twice in a row in practice

@@ -11,8 +11,12 @@ class GroupSerializer(ConnextModelSerializer):
         model = Group
         fields = ["id", "name", "number", "private"]
         extra_kwargs = {
-            "number": {"required": False, "min_value": 1, "max_value": MAX_NUMBER,
-                       "help_text": "Unique within the organization; auto-assigned (max + 1) if omitted."},
+            "number": {
+                "required": False,
+                "min_value": 1,
+                "max_value": MAX_NUMBER,
+                "help_text": "Unique within the organization; auto-assigned (max + 1) if omitted.",
+            },
             "name": {"help_text": "Display name."},
         }
 

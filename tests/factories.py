@@ -27,8 +27,11 @@ class UserFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, role=roles.ORG_ADMIN, **kwargs):
         return user_create(
-            organization=kwargs["organization"], email=kwargs["email"], role=role,
-            password=kwargs.get("password"), phone=kwargs.get("phone", ""),
+            organization=kwargs["organization"],
+            email=kwargs["email"],
+            role=role,
+            password=kwargs.get("password"),
+            phone=kwargs.get("phone", ""),
         )
 
 

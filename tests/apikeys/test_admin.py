@@ -102,3 +102,13 @@ def test_superuser_sees_every_organization(other_org, admin_user):
     UserFactory(organization=other_org, email="them@globex.test")
     page = client.get("/admin/connext/user/").content
     assert b"admin@acme.test" in page and b"them@globex.test" in page
+
+
+def test_admin_group_number_clash_is_a_form_error(browser, admin_user):
+    GroupFactory(organization=admin_user.organization, number=12)
+    response = browser.post("/admin/groups/group/add/", {"name": "Clash", "number": 12})
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    from groups.models import Group
+
+    assert not Group.objects.filter(name="Clash").exists()

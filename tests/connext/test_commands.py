@@ -24,8 +24,16 @@ def run(*args) -> list[str]:
 
 
 def test_createorg_makes_org_and_staff_admin_and_prints_the_id():
-    lines = run("createorg", "Acme Schools", "--admin-email", "Boss@Acme.test", "--password", "s3cret-Pass!",
-                "--timezone", "America/Chicago")
+    lines = run(
+        "createorg",
+        "Acme Schools",
+        "--admin-email",
+        "Boss@Acme.test",
+        "--password",
+        "s3cret-Pass!",
+        "--timezone",
+        "America/Chicago",
+    )
     org = Organization.objects.get(pk=int(lines[-1]))
     assert (org.name, org.timezone) == ("Acme Schools", "America/Chicago")
     admin = User.objects.get(email="boss@acme.test")
@@ -57,12 +65,22 @@ def test_createapikey_prints_a_working_key_on_the_last_line():
 def test_createapikey_with_scope_and_expiry():
     run("createorg", "Acme", "--admin-email", "a@acme.test", "--timezone", "America/New_York")
     tomorrow = (timezone.now() + datetime.timedelta(days=1)).date()
-    key = run("createapikey", "--email", "a@acme.test", "--name", "Zapier", "--scope", "send",
-              "--expires", tomorrow.isoformat())[-1]
+    key = run(
+        "createapikey",
+        "--email",
+        "a@acme.test",
+        "--name",
+        "Zapier",
+        "--scope",
+        "send",
+        "--expires",
+        tomorrow.isoformat(),
+    )[-1]
     stored = APIKey.objects.get()
     assert stored.scope == "send"
-    end_of_day = datetime.datetime.combine(tomorrow + datetime.timedelta(days=1), datetime.time(),
-                                           tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+    end_of_day = datetime.datetime.combine(
+        tomorrow + datetime.timedelta(days=1), datetime.time(), tzinfo=zoneinfo.ZoneInfo("America/New_York")
+    )
     assert stored.expires_at == end_of_day
     assert ApiClient(key).get("/api/v1/groups").status_code == 403  # send-only never reads
 

@@ -16,7 +16,9 @@ def schema(anon):
 def test_schema_is_openapi_3_with_bearer_auth(schema):
     assert schema["openapi"].startswith("3.")
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "cnxt_...",
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "cnxt_...",
         "description": schema["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
     assert schema["paths"]["/api/v1/groups"]["get"]["security"] == [{"bearerAuth": []}]

@@ -20,9 +20,27 @@ def worker_queue():
     """Start `celery -A connext worker` on a queue of its own (parallel test runs don't share)."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "connext", "worker", "--pool", "solo", "--queues", queue,
-         "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "connext",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            queue,
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield queue

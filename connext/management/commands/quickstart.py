@@ -38,10 +38,34 @@ class Command(BaseCommand):
         python = sys.executable
         base = f"http://{host}:{port}"
         procs = {
-            "web": [python, "-m", "gunicorn", "connext.wsgi:application", "--bind", f"{host}:{port}",
-                    "--workers", "2", "--worker-class", "gthread", "--threads", "4"],
-            "worker": [python, "-m", "celery", "-A", "connext", "worker", "--loglevel", "INFO",
-                       "--concurrency", "2", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE],
+            "web": [
+                python,
+                "-m",
+                "gunicorn",
+                "connext.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "connext",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--queues",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+            ],
             "beat": [python, "-m", "celery", "-A", "connext", "beat", "--loglevel", "INFO"],
         }
         children = {name: subprocess.Popen(argv) for name, argv in procs.items()}
