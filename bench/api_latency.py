@@ -1,6 +1,6 @@
 """Throughput and latency of `GET /api/v1/groups` against a bare DRF view, under gunicorn + wrk.
 
-    .venv/bin/python bench/api_latency.py [--duration 15] [--connections 16] [--workers 2]
+    .venv/bin/python bench/api_latency.py [--duration 15] [--connections 16] [--workers 2] [--rounds 1]
 
 Both endpoints run in the same process tree, against the same PostgreSQL and
 Redis, one after the other:
@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -322,9 +323,32 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], duration: float, args) 
 # --- report ---------------------------------------------------------------------
 
 
+def median_result(results: list[Result]) -> Result:
+    """One round: itself. Several: the median of each figure, the sums of the counts."""
+    if len(results) == 1:
+        return results[0]
+
+    def med(attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in results)
+
+    return Result(
+        name=results[0].name,
+        requests=sum(r.requests for r in results),
+        rps=med("rps"),
+        p50_ms=med("p50_ms"),
+        p75_ms=med("p75_ms"),
+        p90_ms=med("p90_ms"),
+        p99_ms=med("p99_ms"),
+        non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        raw="",
+    )
+
+
 def report(groups: Result, bare: Result, args) -> int:
     print()
-    print(f"wrk -t{args.threads_wrk} -c{args.connections} -d{args.duration:g}s; gunicorn {args.workers} "
+    rounds = f" x {args.rounds} rounds (medians; requests summed)" if args.rounds > 1 else ""
+    print(f"wrk -t{args.threads_wrk} -c{args.connections} -d{args.duration:g}s{rounds}; gunicorn {args.workers} "
           f"{args.worker_class} worker(s){f' x {args.threads} threads' if args.threads else ''}")  # fmt: skip
     header = f"{'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p75 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
     header += f"{'requests':>9} {'non-2xx':>8} {'sock err':>8}"
@@ -360,9 +384,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per endpoint (default 3)")
     parser.add_argument("--groups", type=int, default=20, help="groups in the bench org (default 20)")
     parser.add_argument("--limit", type=int, default=25, help="?limit= of the groups request (default 25)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternate bare/groups runs this many times; medians reported (default 1)"
+    )
     parser.add_argument("--raw", action="store_true", help="also print wrk's own output")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args()
+    if args.rounds < 1:
+        fail("--rounds must be at least 1")
     if args.connections < args.threads_wrk:
         fail("--connections must be at least --threads-wrk")
 
@@ -390,19 +419,28 @@ def main() -> int:
         print(f"gunicorn pid {proc.pid} on {base}; warming up {args.warmup:g} s per endpoint")
         for url, headers in ((bare_url, {}), (groups_url, auth)):
             run_wrk(wrk, url, headers, args.warmup, args)
-        results = {}
-        for name, url, headers in (("bare", bare_url, {}), ("groups", groups_url, auth)):
-            print(f"measuring {name}: {url} for {args.duration:g} s")
-            results[name] = parse_wrk(name, run_wrk(wrk, url, headers, args.duration, args))
-            if proc.poll() is not None:
-                fail(f"gunicorn exited with status {proc.returncode} during the run")
+        rounds: dict[str, list[Result]] = {"groups": [], "bare": []}
+        for i in range(args.rounds):
+            for name, url, headers in (("bare", bare_url, {}), ("groups", groups_url, auth)):
+                print(
+                    f"measuring {name}: {url} for {args.duration:g} s"
+                    + (f" (round {i + 1})" if args.rounds > 1 else "")
+                )
+                rounds[name].append(parse_wrk(name, run_wrk(wrk, url, headers, args.duration, args)))
+                if proc.poll() is not None:
+                    fail(f"gunicorn exited with status {proc.returncode} during the run")
     finally:
         stop_gunicorn(proc)
 
     if args.raw:
-        for r in results.values():
+        for r in (*rounds["bare"], *rounds["groups"]):
             print(f"\n--- wrk output: {r.name} ---\n{r.raw}")
-    return report(results["groups"], results["bare"], args)
+    if args.rounds > 1:
+        print("\nper round:")
+        for i, (g, b) in enumerate(zip(rounds["groups"], rounds["bare"], strict=True)):
+            print(f"  round {i + 1}: groups {g.rps:7.1f} req/s p99 {g.p99_ms:7.2f} ms | "
+                  f"bare {b.rps:7.1f} req/s p99 {b.p99_ms:7.2f} ms | ratio {g.rps / b.rps:.2f}")  # fmt: skip
+    return report(median_result(rounds["groups"]), median_result(rounds["bare"]), args)
 
 
 if __name__ == "__main__":

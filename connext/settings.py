@@ -124,6 +124,17 @@ WHITENOISE_USE_FINDERS = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 USE_X_FORWARDED_HOST = env.bool("BEHIND_PROXY", default=False)
 
+# --- Providers ------------------------------------------------------------------
+# Empty means unset: without credentials every channel is the console channel.
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="") or None  # None: Twilio's own
+SENDGRID_API_KEY = env("SENDGRID_API_KEY", default="")
+SENDGRID_FROM_EMAIL = env("SENDGRID_FROM_EMAIL", default="")
+SENDGRID_WEBHOOK_PUBLIC_KEY = env("SENDGRID_WEBHOOK_PUBLIC_KEY", default="")
+SENDGRID_API_BASE_URL = env("SENDGRID_API_BASE_URL", default="") or None  # None: SendGrid's own
+
 # --- Redis: broker and cache -------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 

@@ -22,11 +22,9 @@ SETTINGS_FILE = ROOT / "connext" / "settings.py"
 
 APP_SERVICES = ("web", "worker", "beat")
 BACKING_SERVICES = ("postgres", "redis")
-# Provider settings the operating contract (API.md) documents; compose passes them through.
-PASS_THROUGH = (
-    "ALLOWED_HOSTS",
-    "PUBLIC_BASE_URL",
-    "ALLOW_PRIVATE_URLS",
+# Provider variables the operating contract (API.md, README "Settings") documents.
+# settings.py does not read them yet; while it doesn't, .env.example may still list them.
+PROVIDER_VARIABLES = (
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN",
     "TWILIO_FROM_NUMBER",
@@ -36,6 +34,8 @@ PASS_THROUGH = (
     "SENDGRID_WEBHOOK_PUBLIC_KEY",
     "SENDGRID_API_BASE_URL",
 )
+# Compose passes these through from .env with `${NAME:-...}`.
+PASS_THROUGH = ("ALLOWED_HOSTS", "PUBLIC_BASE_URL", "ALLOW_PRIVATE_URLS", *PROVIDER_VARIABLES)
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
