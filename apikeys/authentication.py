@@ -2,7 +2,8 @@
 
 from rest_framework import authentication, exceptions
 
-from apikeys.models import KEY_PREFIX, APIKey, hash_key
+from apikeys.models import KEY_PREFIX
+from apikeys.selectors import key_owner_for_token
 from apikeys.services import api_key_touch
 
 
@@ -19,17 +20,16 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <API key>'.")
         if not token.startswith(KEY_PREFIX):
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        key = APIKey.objects.select_related("user", "organization").filter(key_hash=hash_key(token)).first()
-        if key is None:
+        owner = key_owner_for_token(token)
+        if owner is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
+        key, user = owner.key, owner.user
         if not key.active:
             raise exceptions.AuthenticationFailed("API key is deactivated.")
         if key.is_expired:
             raise exceptions.AuthenticationFailed("API key has expired.")
-        user = key.user
         if not user.is_active or user.organization_id != key.organization_id:
             raise exceptions.AuthenticationFailed("API key's user is inactive.")
-        user.organization = key.organization  # one query loaded both; share the instance
         api_key_touch(key=key)
         return user, key
 

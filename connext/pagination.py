@@ -27,10 +27,14 @@ class LimitOffsetPagination(pagination.BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.limit = _int_param(request, "limit", self.default_limit, 1, MAX_LIMIT)
         self.offset = _int_param(request, "offset", 0, 0, None)
-        self.count = queryset.count()
-        if self.count == 0 or self.offset >= self.count:
-            return []
-        return list(queryset[self.offset : self.offset + self.limit])
+        rows = list(queryset[self.offset : self.offset + self.limit])
+        if rows and len(rows) < self.limit:
+            self.count = self.offset + len(rows)  # a short page is the last one: no COUNT needed
+        elif not rows and self.offset == 0:
+            self.count = 0
+        else:
+            self.count = queryset.count()
+        return rows
 
     def get_paginated_response(self, data):
         return Response(data, headers={"X-Total-Count": str(self.count)})

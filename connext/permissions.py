@@ -23,7 +23,9 @@ def required_permissions(request, view) -> list[str]:
     mapping = getattr(view, "permission_map", None)
     if mapping is not None:
         return list(mapping.get(request.method, []))
-    model = view.get_queryset().model
+    # The class attribute names the model without building the scoped queryset.
+    queryset = getattr(view, "queryset", None)
+    model = queryset.model if queryset is not None else view.get_queryset().model
     action = METHOD_ACTIONS.get(request.method)
     if action is None:
         return []

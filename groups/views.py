@@ -10,7 +10,7 @@ from groups.serializers import GroupSerializer
 class GroupViewSet(OrgScopedModelViewSet):
     """Subscriber groups. Requests and responses elsewhere refer to a group by its `number`."""
 
-    queryset = Group.objects.order_by("number")
+    queryset = Group.objects.order_by("number").only("id", "organization_id", "name", "number", "private")
     serializer_class = GroupSerializer
 
     def create(self, request):

@@ -119,3 +119,24 @@ def test_send_only_key_can_never_read(admin_user, client_for):
     for response in (send_only.get("/api/v1/groups"), send_only.post("/api/v1/groups", {"name": "x"})):
         assert response.status_code == 403
         assert "send-only" in response.json()["message"]
+
+
+def test_direct_user_permissions_count_too(org, client_for):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(organization=org)
+    user.groups.clear()
+    user.user_permissions.add(Permission.objects.get(codename="view_group", content_type__app_label="groups"))
+    client = client_for(user)
+    assert client.get("/api/v1/groups").status_code == 200
+    assert client.post("/api/v1/groups", {"name": "x"}).status_code == 403
+
+
+def test_role_change_applies_to_the_next_request(org, client_for):
+    from django.contrib.auth.models import Group as Role
+
+    user = UserFactory(organization=org, role=roles.SENDER)
+    client = client_for(user)
+    assert client.post("/api/v1/groups", {"name": "ok"}).status_code == 201
+    user.groups.set([Role.objects.get(name=roles.VIEWER)])
+    assert client.post("/api/v1/groups", {"name": "no"}).status_code == 403
