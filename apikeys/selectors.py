@@ -45,7 +45,7 @@ FROM apikeys_apikey k
 JOIN connext_user u ON u.id = k.user_id
 JOIN connext_organization o ON o.id = k.organization_id
 WHERE k.key_hash = %s
-"""
+"""  # noqa: S608 (column names come from model metadata; the key hash is a parameter)
 _AGGREGATE = {"postgresql": "string_agg", "sqlite": "group_concat"}
 
 

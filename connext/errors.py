@@ -7,7 +7,9 @@ the transaction is rolled back, never an HTML page.
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -30,6 +32,11 @@ class ApplicationError(exceptions.APIException):
         self.extra = extra or {}
         if status_code is not None:
             self.status_code = status_code
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
 
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -79,6 +86,10 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(f"Request body is too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes).")
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError(str(exc) or "Malformed request.")
 
     set_rollback()
     if not isinstance(exc, exceptions.APIException):

@@ -18,6 +18,18 @@ class ConnextAPIMixin:
     """
 
     _atomic = None
+    _throttles_checked = False
+
+    def perform_authentication(self, request):
+        # Throttle right after authentication, before permissions: a request the
+        # role refuses still counts against the key and carries X-RateLimit-*.
+        super().perform_authentication(request)
+        self._throttles_checked = True
+        super().check_throttles(request)
+
+    def check_throttles(self, request):
+        if not self._throttles_checked:
+            super().check_throttles(request)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

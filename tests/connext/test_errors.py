@@ -50,6 +50,13 @@ def test_wrong_content_type_is_415(api):
     assert "Unsupported media type" in assert_json_error(response, 415)["message"]
 
 
+def test_oversized_body_is_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = assert_json_error(api.post("/api/v1/groups", {"name": "x" * 2000}), 413)
+    assert "too large" in body["message"]
+    assert not Group.objects.exists()
+
+
 def test_validation_error_names_the_field_and_lists_all(api):
     body = assert_json_error(api.post("/api/v1/groups", {"number": "seven"}), 400)
     assert set(body["errors"]) == {"name", "number"}

@@ -36,3 +36,14 @@ def test_unauthenticated_requests_carry_no_window(anon):
     response = anon.get("/api/v1/groups")
     assert response.status_code == 401
     assert "X-RateLimit-Limit" not in response
+
+
+def test_refused_requests_count_and_carry_the_window(org, client_for):
+    from apikeys.models import APIKey
+    from tests.factories import UserFactory
+
+    send_only = client_for(UserFactory(organization=org), scope=APIKey.Scope.SEND)
+    first = send_only.get("/api/v1/groups")
+    second = send_only.get("/api/v1/groups")
+    assert first.status_code == second.status_code == 403
+    assert int(first["X-RateLimit-Remaining"]) - int(second["X-RateLimit-Remaining"]) == 1
