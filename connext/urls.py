@@ -6,6 +6,7 @@ from connext import views
 
 api_v1 = [
     path("", include("groups.urls")),
+    path("", include("subscribers.urls")),
 ]
 
 urlpatterns = [

@@ -117,8 +117,7 @@ def test_admin_group_number_clash_is_a_form_error(browser, admin_user):
 def test_org_admin_logs_in_with_email_and_password(org):
     UserFactory(organization=org, email="boss@acme.test", password="a-Long-pass-123")
     client = Client()
-    response = client.post("/admin/login/?next=/admin/", {"username": "boss@acme.test",
-                                                          "password": "a-Long-pass-123"})
+    response = client.post("/admin/login/?next=/admin/", {"username": "boss@acme.test", "password": "a-Long-pass-123"})
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
     assert client.get("/static/admin/css/base.css").status_code == 200  # served by whitenoise

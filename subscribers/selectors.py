@@ -1,0 +1,70 @@
+"""Reads for subscribers and the blocklist. Every function takes the organization first."""
+
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
+
+from connext.models import Organization
+from groups.models import Group
+from subscribers.addresses import phone_digits
+from subscribers.models import BlocklistEntry, ImportJob, Subscriber
+
+# `sort` values of GET /subscribers; "recipient" is the phone, else the email.
+SORT_KEYS = {
+    "recipient": Coalesce(NullIf(F("phone"), Value("")), F("email")),
+    "phone": F("phone"),
+    "first": F("first"),
+    "last": F("last"),
+    "email": F("email"),
+    "address": F("address"),
+}
+ORDERS = ("asc", "desc")
+
+
+def with_blocked_flags(qs: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
+    """phone_blocked / email_blocked from the blocklist as it is now."""
+    blocked = BlocklistEntry.objects.filter(organization_id=OuterRef("organization_id"))
+    return qs.annotate(
+        phone_blocked=Exists(blocked.filter(recipient=OuterRef("phone"))),
+        email_blocked=Exists(blocked.filter(recipient=OuterRef("email"))),
+    )
+
+
+def subscriber_queryset(org: Organization) -> QuerySet[Subscriber]:
+    """The organization's subscribers as the API shows them (groups, blocked flags)."""
+    groups = Prefetch("groups", queryset=Group.objects.only("id", "number").order_by("number"))
+    return with_blocked_flags(Subscriber.objects.filter(organization=org)).prefetch_related(groups)
+
+
+def subscriber_search(
+    org: Organization, *, keyword: str = "", group: int | None = None, sort: str = "", order: str = "asc"
+) -> QuerySet[Subscriber]:
+    qs = subscriber_queryset(org)
+    keyword = keyword.strip()
+    if keyword:
+        match = (
+            Q(first__icontains=keyword)
+            | Q(last__icontains=keyword)
+            | Q(email__icontains=keyword)
+            | Q(address__icontains=keyword)
+            | Q(phone__icontains=keyword)
+        )
+        if " " in keyword:  # "Ada Lovelace"
+            first, _, last = keyword.partition(" ")
+            match |= Q(first__icontains=first.strip(), last__icontains=last.strip())
+        digits = phone_digits(keyword)
+        if digits:  # "(555) 123-4567" matches +15551234567
+            match |= Q(phone__contains=digits)
+        qs = qs.filter(match)
+    if group is not None:
+        qs = qs.filter(groups__organization=org, groups__number=group)
+    key = SORT_KEYS.get(sort or "", F("id"))
+    ordering = key.desc() if order == "desc" else key.asc()
+    return qs.order_by(ordering, "id" if order != "desc" else "-id")
+
+
+def blocklist(org: Organization) -> QuerySet[BlocklistEntry]:
+    return BlocklistEntry.objects.filter(organization=org)
+
+
+def import_job_get(org: Organization, job_id: int) -> ImportJob | None:
+    return ImportJob.objects.filter(organization=org, pk=job_id).first()

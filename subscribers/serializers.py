@@ -1,0 +1,89 @@
+from rest_framework import serializers
+
+from connext.fields import ConnextModelSerializer, IntBooleanField, StrictCharField, StrictIntegerField
+from subscribers.addresses import InvalidAddress, normalize_email, normalize_phone
+from subscribers.models import BlocklistEntry, Subscriber
+
+
+class GroupNumbersField(serializers.ListField):
+    """Groups by number: `[1, 4]` in, `[1, 4]` out."""
+
+    child = StrictIntegerField(min_value=1)
+
+    def to_representation(self, groups):
+        return [group.number for group in groups.all()]
+
+
+class SubscriberSerializer(ConnextModelSerializer):
+    groups = GroupNumbersField(required=False, help_text="Group numbers.")
+    phoneBlocked = IntBooleanField(source="phone_blocked", read_only=True)
+    emailBlocked = IntBooleanField(source="email_blocked", read_only=True)
+
+    class Meta:
+        model = Subscriber
+        fields = [
+            "id",
+            "first",
+            "last",
+            "phone",
+            "email",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "enabled",
+            "text",
+            "groups",
+            "phoneBlocked",
+            "emailBlocked",
+        ]
+        extra_kwargs = {
+            "phone": {"help_text": "10-digit national number (org region), formatted, or E.164; stored E.164."},
+            "email": {"help_text": "Stored lower-case."},
+        }
+
+    @property
+    def region(self) -> str:
+        return self.context["organization"].default_region
+
+    def validate_phone(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return normalize_phone(value, self.region)
+        except InvalidAddress as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_email(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return normalize_email(value)
+        except InvalidAddress as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate(self, attrs):
+        if self.instance is None and not attrs.get("phone") and not attrs.get("email"):
+            raise serializers.ValidationError({"phone": ["A phone or an email is required."]})
+        return attrs
+
+
+class RecipientSerializer(serializers.Serializer):
+    recipient = StrictCharField(help_text="10-digit phone number, E.164 phone or email address.")
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = sorted(set(data) - {"recipient"})
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class BlocklistEntrySerializer(serializers.ModelSerializer):
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = BlocklistEntry
+        fields = ["recipient", "type", "reason", "createdAt"]
+        read_only_fields = fields

@@ -1,0 +1,102 @@
+"""Writes for subscribers and the blocklist. Each runs in one transaction."""
+
+from django.db import IntegrityError, transaction
+
+from connext.errors import ApplicationError
+from connext.models import Organization
+from groups.models import Group
+from subscribers.addresses import InvalidAddress, classify_recipient
+from subscribers.models import BlocklistEntry, Subscriber
+
+CONTACT_FIELDS = ("first", "last", "phone", "email", "address", "city", "state", "zip", "enabled", "text")
+
+
+def groups_for_numbers(org: Organization, numbers: list[int], *, field: str = "groups") -> list[Group]:
+    """The organization's groups with these numbers; an unknown number is a 400 naming `field`."""
+    found = {g.number: g for g in Group.objects.filter(organization=org, number__in=set(numbers))}
+    unknown = sorted(set(numbers) - set(found))
+    if unknown:
+        raise ApplicationError(f"Unknown group number(s): {', '.join(map(str, unknown))}.", field=field)
+    return [found[n] for n in dict.fromkeys(numbers)]
+
+
+def _check_unique(org: Organization, subscriber: Subscriber) -> None:
+    others = Subscriber.objects.filter(organization=org).exclude(pk=subscriber.pk)
+    if subscriber.phone and others.filter(phone=subscriber.phone).exists():
+        raise ApplicationError(f"A subscriber with phone {subscriber.phone} already exists.", field="phone")
+    if subscriber.email and others.filter(email=subscriber.email).exists():
+        raise ApplicationError(f"A subscriber with email {subscriber.email} already exists.", field="email")
+
+
+def _save(org: Organization, subscriber: Subscriber) -> None:
+    if not subscriber.phone and not subscriber.email:
+        raise ApplicationError("A subscriber needs a phone or an email.", field="phone")
+    _check_unique(org, subscriber)
+    try:
+        with transaction.atomic():
+            subscriber.save()
+    except IntegrityError:  # a concurrent request took the phone or email first
+        _check_unique(org, subscriber)
+        raise
+
+
+@transaction.atomic
+def subscriber_create(*, organization: Organization, groups: list[int] | None = None, **fields) -> Subscriber:
+    """Create a subscriber; `phone`/`email` already normalized, `groups` by number."""
+    members = groups_for_numbers(organization, groups or [])
+    subscriber = Subscriber(organization=organization, **fields)
+    _save(organization, subscriber)
+    if members:
+        subscriber.groups.set(members)
+    return subscriber
+
+
+@transaction.atomic
+def subscriber_update(*, subscriber: Subscriber, groups: list[int] | None = None, **fields) -> Subscriber:
+    """Change the given fields; `groups`, when given, replaces the memberships."""
+    org = subscriber.organization
+    members = groups_for_numbers(org, groups) if groups is not None else None
+    for name, value in fields.items():
+        setattr(subscriber, name, value)
+    _save(org, subscriber)
+    if members is not None:
+        subscriber.groups.set(members)
+    return subscriber
+
+
+def subscriber_delete(*, subscriber: Subscriber) -> None:
+    subscriber.delete()
+
+
+def parse_recipient(org: Organization, raw: str) -> tuple[str, str]:
+    try:
+        return classify_recipient(raw, org.default_region)
+    except InvalidAddress as exc:
+        raise ApplicationError(str(exc), field="recipient") from None
+
+
+@transaction.atomic
+def blocklist_add(
+    *, organization: Organization, recipient: str, reason: str = BlocklistEntry.Reason.MANUAL
+) -> BlocklistEntry:
+    """Block a phone or email (idempotent: an existing entry is returned unchanged)."""
+    kind, address = parse_recipient(organization, recipient)
+    entry, _ = BlocklistEntry.objects.get_or_create(
+        organization=organization, recipient=address, defaults={"type": kind, "reason": reason}
+    )
+    return entry
+
+
+@transaction.atomic
+def blocklist_remove(*, organization: Organization, recipient: str) -> None:
+    """Unblock a manually blocked address; opt-outs (STOP, bounce, complaint) stay."""
+    _, address = parse_recipient(organization, recipient)
+    entry = BlocklistEntry.objects.select_for_update().filter(organization=organization, recipient=address).first()
+    if entry is None:
+        raise ApplicationError(f"{address} is not on the blocklist.", status_code=404)
+    if entry.reason != BlocklistEntry.Reason.MANUAL:
+        raise ApplicationError(
+            f"{address} was blocked by the recipient ({entry.reason}); only manual entries can be removed.",
+            field="recipient",
+        )
+    entry.delete()

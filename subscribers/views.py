@@ -1,0 +1,107 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from connext.errors import ApplicationError
+from connext.pagination import LimitOffsetPagination
+from connext.viewsets import ConnextAPIView, OrgScopedModelViewSet
+from subscribers import selectors, services
+from subscribers.models import Subscriber
+from subscribers.serializers import BlocklistEntrySerializer, RecipientSerializer, SubscriberSerializer
+
+LIST_PARAMETERS = [
+    OpenApiParameter("keyword", str, description="Search name, phone (any format), email, address."),
+    OpenApiParameter("group", int, description="Group number."),
+    OpenApiParameter("sort", str, enum=list(selectors.SORT_KEYS)),
+    OpenApiParameter("order", str, enum=list(selectors.ORDERS)),
+]
+
+
+def search_params(request) -> dict:
+    """The list filters of GET /subscribers (and its CSV export); bad values are 400s."""
+    params = request.query_params
+    group = params.get("group")
+    if group not in (None, ""):
+        try:
+            group = int(group)
+        except ValueError:
+            raise ApplicationError("Must be a group number.", field="group") from None
+    else:
+        group = None
+    sort = params.get("sort", "")
+    if sort and sort not in selectors.SORT_KEYS:
+        raise ApplicationError(f"Must be one of: {', '.join(selectors.SORT_KEYS)}.", field="sort")
+    order = params.get("order", "asc") or "asc"
+    if order not in selectors.ORDERS:
+        raise ApplicationError("Must be asc or desc.", field="order")
+    return {"keyword": params.get("keyword", ""), "group": group, "sort": sort, "order": order}
+
+
+class SubscriberViewSet(OrgScopedModelViewSet):
+    queryset = Subscriber.objects.all()
+    serializer_class = SubscriberSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Subscriber.objects.none()
+        return selectors.subscriber_queryset(self.organization)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "organization": getattr(self.request.user, "organization", None)}
+
+    def _shown(self, subscriber: Subscriber) -> dict:
+        return self.get_serializer(self.get_queryset().get(pk=subscriber.pk)).data
+
+    @extend_schema(parameters=LIST_PARAMETERS)
+    def list(self, request):
+        queryset = selectors.subscriber_search(self.organization, **search_params(request))
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscriber = services.subscriber_create(organization=self.organization, **serializer.validated_data)
+        return Response(self._shown(subscriber), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        subscriber = self.get_object()
+        serializer = self.get_serializer(subscriber, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        subscriber = services.subscriber_update(subscriber=subscriber, **serializer.validated_data)
+        return Response(self._shown(subscriber))
+
+    def destroy(self, request, pk=None):
+        services.subscriber_delete(subscriber=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BlocklistView(ConnextAPIView):
+    """The organization's blocked phones and emails. Opt-outs (STOP, bounce, complaint) can't be removed."""
+
+    permission_map = {
+        "GET": ["subscribers.view_blocklistentry"],
+        "POST": ["subscribers.add_blocklistentry"],
+        "DELETE": ["subscribers.delete_blocklistentry"],
+    }
+
+    @extend_schema(responses=BlocklistEntrySerializer(many=True))
+    def get(self, request):
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.blocklist(request.user.organization), request, self)
+        return paginator.get_paginated_response(BlocklistEntrySerializer(page, many=True).data)
+
+    @extend_schema(request=RecipientSerializer, responses={201: BlocklistEntrySerializer})
+    def post(self, request):
+        serializer = RecipientSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry = services.blocklist_add(organization=request.user.organization, **serializer.validated_data)
+        return Response(BlocklistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RecipientSerializer, responses={204: None})
+    def delete(self, request):
+        serializer = RecipientSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.blocklist_remove(organization=request.user.organization, **serializer.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
