@@ -22,7 +22,8 @@ METHOD_ACTIONS = {
 def required_permissions(request, view) -> list[str]:
     mapping = getattr(view, "permission_map", None)
     if mapping is not None:
-        return list(mapping.get(request.method, []))
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        return list(mapping.get(method, []))
     # The class attribute names the model without building the scoped queryset.
     queryset = getattr(view, "queryset", None)
     model = queryset.model if queryset is not None else view.get_queryset().model

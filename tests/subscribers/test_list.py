@@ -93,3 +93,9 @@ def test_other_organizations_are_never_listed(api, other_api, people):
     other_api.post("/api/v1/subscribers", {"first": "Eve", "phone": "2025550199"})
     assert "Eve" not in names(api.get("/api/v1/subscribers", {"keyword": "202"}))
     assert names(other_api.get("/api/v1/subscribers")) == ["Eve"]
+
+
+def test_nul_in_keyword_is_400(api, people):
+    response = api.get("/api/v1/subscribers", {"keyword": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("keyword:")
