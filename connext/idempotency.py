@@ -10,6 +10,7 @@ import datetime
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.http.request import RawPostDataException
@@ -33,8 +34,16 @@ def _request_hash(request) -> str:
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     try:
         digest.update(request._request.body)
-    except RawPostDataException:  # a parser already streamed the body (uploads)
-        digest.update(repr(sorted(request.data.items())).encode())
+    except (RawPostDataException, RequestDataTooBig):
+        # An upload too big to hold as one bytes object: hash its parsed form
+        # fields and each file's content, chunk by chunk.
+        for name, value in sorted(request.data.items()):
+            digest.update(f"{name}={value if isinstance(value, str) else ''}\n".encode())
+        for name, upload in sorted(request.FILES.items()):
+            digest.update(f"{name}:{upload.name}:{upload.size}\n".encode())
+            for chunk in upload.chunks():
+                digest.update(chunk)
+            upload.seek(0)
     return digest.hexdigest()
 
 

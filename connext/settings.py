@@ -205,6 +205,10 @@ DEFAULT_RATE_LIMIT = env.int("DEFAULT_RATE_LIMIT", default=600)
 RATELIMIT_STORAGE_URL = env("RATELIMIT_STORAGE_URL", default=REDIS_URL or "memory://")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
+# Subscriber imports: largest upload or fetched file, and rows per transaction.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Connext REST API",
     "DESCRIPTION": (
@@ -222,6 +226,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["connext.schema.strip_trailing_slash"],
+    "ENUM_NAME_OVERRIDES": {"ImportStatusEnum": "subscribers.models.ImportJob.Status"},
 }
 
 LOGGING = {

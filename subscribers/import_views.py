@@ -1,19 +1,257 @@
-"""POST /subscribers/imports and GET /subscribers/imports/{id} (to be written)."""
+"""POST /subscribers/imports (start an import job) and GET /subscribers/imports/{id} (its progress)."""
 
-from rest_framework import exceptions
+import json
 
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers, status
+from rest_framework.fields import empty
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.utils import html
+
+from connext.errors import ApplicationError, PayloadTooLarge
+from connext.fields import IntBooleanField, StrictCharField
+from connext.schema import ErrorSerializer
 from connext.viewsets import ConnextAPIView
+from subscribers import imports
+from subscribers.fetch import UnsafeURL, check_url
+from subscribers.models import ImportJob
+from subscribers.services import groups_for_numbers
+
+# Room for the form fields and multipart framing around an uploaded file.
+FORM_OVERHEAD_BYTES = 64 * 1024
+SOURCES = ("file", "url", "subscribers")
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "integer", "minimum": 1}},
+            {"type": "string", "example": "1,4"},
+        ],
+        "description": "Group numbers: an array, or comma-separated numbers (multipart forms).",
+    }
+)
+class GroupNumbersInput(serializers.Field):
+    default_error_messages = {"invalid": 'Must be group numbers: [1, 4] or "1,4".'}
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary):
+            if self.field_name not in dictionary:
+                return empty
+            return ",".join(dictionary.getlist(self.field_name))
+        return dictionary.get(self.field_name, empty)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                numbers = [int(part) for part in data.split(",") if part.strip()]
+            except ValueError:
+                self.fail("invalid")
+        elif isinstance(data, list) and all(type(n) is int for n in data):
+            numbers = data
+        else:
+            self.fail("invalid")
+        if any(n < 1 for n in numbers):
+            self.fail("invalid")
+        return list(dict.fromkeys(numbers))
+
+
+class ImportRowSerializer(serializers.Serializer):
+    """One subscriber of a JSON import (documentation only: rows are checked one by one by the job)."""
+
+    first = serializers.CharField(required=False)
+    last = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False, help_text="10-digit national (org region), formatted, or E.164.")
+    email = serializers.CharField(required=False)
+    address = serializers.CharField(required=False)
+    city = serializers.CharField(required=False)
+    state = serializers.CharField(required=False)
+    zip = serializers.CharField(required=False)
+    enabled = IntBooleanField(required=False)
+    text = IntBooleanField(required=False)
+
+
+@extend_schema_field(ImportRowSerializer(many=True))
+class RowsInput(serializers.Field):
+    """An array; its elements are checked by the job, each bad one reported with its index."""
+
+    default_error_messages = {"invalid": "Must be an array of subscriber objects."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("invalid")
+        return data
+
+
+class _ImportOptions(serializers.Serializer):
+    groups = GroupNumbersInput(required=False, help_text="Add every imported subscriber to these groups.")
+    updateExisting = IntBooleanField(
+        required=False,
+        default=True,
+        help_text="1 (default): a row matching a subscriber by phone or email updates it with the row's non-empty "
+        "values and groups. 0: such rows are left untouched and counted as skipped.",
+    )
+    notifyUrl = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=2048,
+        help_text="Receives a POST of the job object (as GET returns it) when the job ends, done or failed.",
+    )
+
+    def to_internal_value(self, data):
+        if not hasattr(data, "keys"):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ImportUploadSerializer(_ImportOptions):
+    file = serializers.FileField(
+        required=False,
+        help_text="CSV with a header row (columns matched by name, case-insensitively, with common aliases) "
+        "or a JSON array of objects; told apart by extension, content type, then first character.",
+    )
+    url = StrictCharField(required=False, max_length=2048, help_text="Or: an http(s) URL of such a file.")
+
+
+class ImportJSONSerializer(_ImportOptions):
+    url = StrictCharField(
+        required=False,
+        max_length=2048,
+        help_text="An http(s) URL of a CSV or JSON file, fetched by the job. Private addresses are refused.",
+    )
+    subscribers = RowsInput(required=False)
+
+
+class ImportCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ImportJob.Status.choices)
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="CSV: the line in the file (the header is line 1). JSON: 1-based index.")
+    message = serializers.CharField(help_text="Starts with the field at fault.")
+
+
+class ImportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ImportJob.Status.choices)
+    total = serializers.IntegerField(help_text="Rows read so far (blank lines aside) = created + updated + skipped.")
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    skipped = serializers.IntegerField(
+        help_text="Rows not written: bad rows, duplicates within the file (the first one wins), and existing "
+        "subscribers when updateExisting is 0."
+    )
+    errors = ImportErrorSerializer(
+        many=True, help_text=f"Bad rows, by line; the first {imports.MAX_REPORTED_ERRORS} are listed."
+    )
+    createdAt = serializers.DateTimeField(source="created_at")
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    failure = serializers.SerializerMethodField(help_text="Why a failed job stopped; null otherwise.")
+
+    def get_failure(self, job) -> str | None:
+        return job.failure or None
+
+
+def _refuse_oversized(request, limit: int) -> None:
+    """413 before reading a body that can't fit, whatever carries it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit + FORM_OVERHEAD_BYTES:
+        raise PayloadTooLarge(f"An import is at most {limit} bytes.")
+
+
+def _checked_url(url: str, field: str) -> str:
+    try:
+        check_url(url)
+    except UnsafeURL as exc:
+        raise ApplicationError(str(exc), field=field) from None
+    return url.strip()
 
 
 class ImportCreateView(ConnextAPIView):
-    permission_map = {"POST": ["subscribers.add_subscriber", "subscribers.change_subscriber"]}
+    """Start a subscriber import; poll GET /subscribers/imports/{id} or give a notifyUrl."""
 
+    permission_map = {"POST": ["subscribers.add_subscriber", "subscribers.change_subscriber"]}
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        summary="Import subscribers",
+        description="One source: a multipart `file` (CSV or JSON array), a JSON `url`, or JSON `subscribers`. "
+        "The job runs in the background. A bad row is reported with its line and skipped; it never aborts "
+        "the import. A phone or email already on an earlier row of the file is reported (the first row wins).",
+        request={"multipart/form-data": ImportUploadSerializer, "application/json": ImportJSONSerializer},
+        responses={
+            202: ImportCreatedSerializer,
+            413: OpenApiResponse(ErrorSerializer, description="The upload is larger than the import limit."),
+            415: OpenApiResponse(ErrorSerializer, description="Neither JSON nor multipart/form-data."),
+        },
+    )
     def post(self, request):
-        raise exceptions.APIException("Not implemented yet.")
+        limit = imports.max_import_bytes()
+        _refuse_oversized(request, limit)
+        multipart = request.content_type.startswith("multipart/")
+        serializer = (ImportUploadSerializer if multipart else ImportJSONSerializer)(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        given = [name for name in SOURCES if data.get(name) is not None]
+        if len(given) != 1:
+            allowed = "file or url" if multipart else "url or subscribers"
+            problem = "got " + " and ".join(given) if given else "none was given"
+            raise ApplicationError(f"Give exactly one source, {allowed} ({problem}).")
+        org = request.user.organization
+        groups = data.get("groups", [])
+        groups_for_numbers(org, groups, field="groups")
+        notify_url = _checked_url(data["notifyUrl"], "notifyUrl") if data.get("notifyUrl") else ""
+
+        job_source = {"source": "", "source_format": "", "payload": None}
+        if "file" in given:
+            upload = data["file"]
+            if upload.size > limit:
+                raise PayloadTooLarge(f"The file is larger than the {limit} bytes allowed.")
+            payload = upload.read()
+            job_source = {
+                "source": upload.name or "",
+                "source_format": imports.detect_format(upload.name or "", upload.content_type or "", payload[:64]),
+                "payload": payload,
+            }
+        elif "url" in given:
+            job_source["source"] = _checked_url(data["url"], "url")
+        else:
+            payload = json.dumps(data["subscribers"], separators=(",", ":")).encode()
+            if len(payload) > limit:
+                raise PayloadTooLarge(f"An import is at most {limit} bytes.")
+            job_source = {"source": "", "source_format": "json", "payload": payload}
+
+        job = imports.import_create(
+            organization=org,
+            created_by=request.user,
+            group_numbers=groups,
+            update_existing=data["updateExisting"],
+            notify_url=notify_url,
+            **job_source,
+        )
+        location = reverse("subscriber-import", kwargs={"pk": job.pk})
+        body = ImportCreatedSerializer({"id": job.pk, "status": job.status}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
 
 class ImportDetailView(ConnextAPIView):
+    """An import job of the caller's organization: status, counters and bad rows."""
+
     permission_map = {"GET": ["subscribers.view_subscriber"]}
 
+    @extend_schema(summary="Import job progress", responses=ImportJobSerializer)
     def get(self, request, pk):
-        raise exceptions.NotFound()
+        job = imports.import_job(request.user.organization, int(pk))
+        if job is None:
+            raise exceptions.NotFound()
+        return Response(ImportJobSerializer(job).data)

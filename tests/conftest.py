@@ -5,11 +5,19 @@ the error handlers) against the real database: PostgreSQL when DATABASE_URL is
 set, SQLite otherwise.
 """
 
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+
 import pytest
+from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
-from connext import roles
+from connext import celery_app, roles
 from tests.factories import OrganizationFactory, UserFactory, make_api_key
 
 
@@ -73,3 +81,42 @@ def other_api(other_org, client_for) -> ApiClient:
 @pytest.fixture
 def anon() -> ApiClient:
     return ApiClient()
+
+
+SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
+@dataclass
+class Worker:
+    queue: str
+    process: subprocess.Popen
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(monkeypatch, django_db_setup) -> Worker:
+    """A real `celery -A connext worker` process on a queue of its own (parallel runs never share
+    one), on the test database when it is PostgreSQL; tasks sent during the test go to its queue."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
+    env = {**os.environ}
+    if not SQLITE:
+        env["DATABASE_URL"] = _test_database_url()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "connext", "worker", "--pool", "solo", "--queues", queue,
+         "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield Worker(queue=queue, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

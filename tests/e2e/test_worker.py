@@ -2,54 +2,11 @@
 else the embedded filesystem broker)."""
 
 import os
-import subprocess
-import sys
-import uuid
 
 import pytest
-from django.conf import settings
 
 from connext import celery_app
 from connext.tasks import ping
-
-ROOT = settings.BASE_DIR
-
-
-@pytest.fixture
-def worker_queue():
-    """Start `celery -A connext worker` on a queue of its own (parallel test runs don't share)."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "connext",
-            "worker",
-            "--pool",
-            "solo",
-            "--queues",
-            queue,
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env={**os.environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield queue
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_celery_app_is_configured_for_at_least_once_delivery():
@@ -62,6 +19,6 @@ def test_celery_app_is_configured_for_at_least_once_delivery():
 
 
 @pytest.mark.worker
-def test_worker_process_runs_a_task_end_to_end(worker_queue):
-    result = ping.apply_async(queue=worker_queue)
+def test_worker_process_runs_a_task_end_to_end(celery_worker):
+    result = ping.delay()
     assert result.get(timeout=60) == "pong"
