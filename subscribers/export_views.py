@@ -20,24 +20,11 @@ from rest_framework.negotiation import BaseContentNegotiation
 from connext.viewsets import ConnextAPIView
 from subscribers import selectors
 from subscribers.models import Subscriber
+from subscribers.serializers import SubscriberSerializer
 from subscribers.views import LIST_PARAMETERS, search_params
 
-COLUMNS = [
-    "id",
-    "first",
-    "last",
-    "phone",
-    "email",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "enabled",
-    "text",
-    "groups",
-    "phoneBlocked",
-    "emailBlocked",
-]
+# The API's subscriber shape, one column per field.
+COLUMNS = SubscriberSerializer.Meta.fields
 # Subscriber fields read, in CSV order; then groups and the blocked flags.
 VALUE_FIELDS = COLUMNS[:11]
 # Rows per database round trip (and per groups query).
@@ -64,19 +51,6 @@ def _safe(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def group_numbers(subscriber_ids: list[int]) -> dict[int, str]:
-    """{subscriber id: "1 4 7"} for these subscribers (all of one organization: their groups are too)."""
-    numbers: dict[int, list[str]] = {}
-    memberships = (
-        Subscriber.groups.through.objects.filter(subscriber_id__in=subscriber_ids)
-        .order_by("group__number")
-        .values_list("subscriber_id", "group__number")
-    )
-    for subscriber_id, number in memberships:
-        numbers.setdefault(subscriber_id, []).append(str(number))
-    return {subscriber_id: " ".join(found) for subscriber_id, found in numbers.items()}
-
-
 def csv_rows(queryset: QuerySet[Subscriber]) -> Iterator[list]:
     """The CSV rows of a selectors.subscriber_search queryset: its filters, its order, its blocked flags.
 
@@ -90,7 +64,7 @@ def csv_rows(queryset: QuerySet[Subscriber]) -> Iterator[list]:
         .iterator(chunk_size=CHUNK_SIZE)
     )
     while chunk := list(islice(values, CHUNK_SIZE)):
-        groups = group_numbers([s.id for s in chunk])
+        groups = selectors.subscriber_group_numbers([s.id for s in chunk])
         for s in chunk:
             yield [
                 s.id,

@@ -85,6 +85,20 @@ def subscriber_search(
     return qs.order_by(ordering, "id" if order != "desc" else "-id")
 
 
+def subscriber_group_numbers(subscriber_ids: list[int]) -> dict[int, str]:
+    """{subscriber id: "1 4 7"}: group numbers of these subscribers (of one organization, so are
+    their groups), for the CSV export."""
+    numbers: dict[int, list[str]] = {}
+    memberships = (
+        Subscriber.groups.through.objects.filter(subscriber_id__in=subscriber_ids)
+        .order_by("group__number")
+        .values_list("subscriber_id", "group__number")
+    )
+    for subscriber_id, number in memberships:
+        numbers.setdefault(subscriber_id, []).append(str(number))
+    return {subscriber_id: " ".join(found) for subscriber_id, found in numbers.items()}
+
+
 def blocklist(org: Organization) -> QuerySet[BlocklistEntry]:
     return BlocklistEntry.objects.filter(organization=org)
 
