@@ -180,6 +180,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.tasks.purge_idempotency_records", "schedule": 3600.0},
+    "requeue-stalled-imports": {"task": "subscribers.tasks.requeue_stalled_imports", "schedule": 60.0},
 }
 
 # --- API ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ MAX_REPORTED_ERRORS are counted in `skipped` but not listed.
 
 import contextlib
 import csv
+import datetime
 import io
 import json
 import logging
@@ -827,6 +828,19 @@ def _finish(job: ImportJob, status: str, failure: str = "") -> ImportJob | None:
     if not ended:
         return None
     return ImportJob.objects.defer("payload").get(pk=job.pk)
+
+
+# A job still queued this long after it was created lost its task message (a broker
+# restart, a crash between the commit and the publish): the sweeper enqueues it again.
+STALLED_AFTER = datetime.timedelta(minutes=5)
+
+
+def stalled_import_ids() -> list[int]:
+    """Ids of jobs queued for longer than STALLED_AFTER (across organizations: this is the sweeper's view)."""
+    cutoff = timezone.now() - STALLED_AFTER
+    return list(
+        ImportJob.objects.filter(status=ImportJob.Status.QUEUED, created_at__lt=cutoff).values_list("id", flat=True)
+    )
 
 
 def import_run(*, job_id: int) -> ImportJob | None:

@@ -15,3 +15,16 @@ def run_import(job_id: int) -> None:
     job = imports.import_run(job_id=job_id)
     if job is not None:
         imports.import_notify(job=job)
+
+
+@shared_task
+def requeue_stalled_imports() -> int:
+    """Enqueue again every import job whose task message was lost (still queued after 5 minutes).
+
+    Safe to run any time, twice included: run_import is idempotent, and two runs
+    of one job at once are safe.
+    """
+    job_ids = imports.stalled_import_ids()
+    for job_id in job_ids:
+        run_import.delay(job_id)
+    return len(job_ids)

@@ -5,10 +5,12 @@ import json
 import random
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from connext import celery_app
 from subscribers import imports
@@ -643,3 +645,17 @@ def test_a_real_worker_runs_an_import(api, org, celery_worker):
     assert (job["status"], job["created"], job["skipped"]) == ("done", 60, 1)
     assert job["errors"] == [{"line": 62, "message": "phone: '555' is not a valid phone number."}]
     assert group.subscribers.count() == 60
+
+
+def test_a_job_whose_task_message_was_lost_is_enqueued_again_by_the_sweeper(api, monkeypatch):
+    from subscribers.tasks import requeue_stalled_imports
+
+    response = upload(api, "phone\n2025550143\n")  # on_commit never fires here: as if the message were lost
+    assert job_of(api, response)["status"] == "queued"
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    assert requeue_stalled_imports() == 0  # a fresh job is left alone
+    ImportJob.objects.filter(pk=response.json()["id"]).update(created_at=timezone.now() - timedelta(minutes=6))
+    assert requeue_stalled_imports() == 1
+    job = job_of(api, response)
+    assert (job["status"], job["created"]) == ("done", 1)
+    assert requeue_stalled_imports() == 0
