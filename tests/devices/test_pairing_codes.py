@@ -1,0 +1,34 @@
+"""POST /devices/pairing-codes: a one-time code for the org admin's "Add Device"."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from connext import roles
+from devices.models import PairingCode
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_org_admin_gets_a_code_valid_ten_minutes(api, org):
+    response = api.post("/api/v1/devices/pairing-codes")
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"code", "expiresAt"}
+    stored = PairingCode.objects.get(code=body["code"])
+    assert stored.organization == org and stored.usable
+    expires = datetime.datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
+    assert datetime.timedelta(minutes=9) < expires - timezone.now() <= datetime.timedelta(minutes=10)
+    assert api.post("/api/v1/devices/pairing-codes/").json()["code"] != body["code"]
+
+
+def test_sender_cannot_pair_devices(org, client_for):
+    sender = client_for(UserFactory(organization=org, role=roles.SENDER))
+    assert sender.post("/api/v1/devices/pairing-codes").status_code == 403
+    assert not PairingCode.objects.exists()
+
+
+def test_get_is_405(api):
+    assert api.get("/api/v1/devices/pairing-codes").status_code == 405
