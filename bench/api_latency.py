@@ -227,13 +227,15 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
         return exc.code, dict(exc.headers), exc.read()
 
 
-def wait_until_up(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> None:
+def wait_until_up(
+    proc: subprocess.Popen, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             fail(f"gunicorn exited with status {proc.returncode} before serving")
         try:
-            status, _, _ = fetch(url)
+            status, _, _ = fetch(url, headers)
             if status == 200:
                 return
         except OSError:

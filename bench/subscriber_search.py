@@ -63,6 +63,7 @@ from bench.api_latency import (  # noqa: E402
     run_wrk,
     start_gunicorn,
     stop_gunicorn,
+    wait_until_up,
 )
 
 ORG_NAME = "Connext search bench org"
@@ -469,7 +470,7 @@ def main() -> int:
     proc = start_gunicorn(port, args)
     results: list[tuple[str, str, str, Result]] = []
     try:
-        _wait_until_up(proc, f"{base}/api/v1/subscribers?limit=1", auth)
+        wait_until_up(proc, f"{base}/api/v1/subscribers?limit=1", auth)
         print(f"\ngunicorn pid {proc.pid} on {base}")
         for label, keyword in KEYWORDS:
             status, headers, body = fetch(urls[keyword], auth)
@@ -485,20 +486,6 @@ def main() -> int:
     finally:
         stop_gunicorn(proc)
     return report(results, args)
-
-
-def _wait_until_up(proc, url: str, headers: dict[str, str], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            fail(f"gunicorn exited with status {proc.returncode} before serving")
-        try:
-            if fetch(url, headers)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    fail(f"gunicorn did not answer 200 on {url} within {timeout:.0f} s")
 
 
 def report_in_process(timings: dict[str, Timing], args) -> None:

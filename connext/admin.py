@@ -15,6 +15,19 @@ class OrgScopedAdmin(admin.ModelAdmin):
     """
 
     org_field = "organization"
+    # Superusers, who see every organization, get its column and filter on the list.
+    show_organization_to_superusers = False
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        return [*columns, "organization"] if self._shows_organization(request) else columns
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        return [*filters, "organization"] if self._shows_organization(request) else filters
+
+    def _shows_organization(self, request) -> bool:
+        return self.show_organization_to_superusers and request.user.is_superuser
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

@@ -105,6 +105,7 @@ class SubscriberForm(forms.ModelForm):
 @admin.register(Subscriber)
 class SubscriberAdmin(OrgScopedAdmin):
     form = SubscriberForm
+    show_organization_to_superusers = True
     list_display = ["name", "phone", "email", "group_numbers", "enabled", "text", "created_at"]
     list_filter = [GroupListFilter, "enabled", "text"]
     search_fields = ["first", "last", "phone", "email"]
@@ -116,14 +117,6 @@ class SubscriberAdmin(OrgScopedAdmin):
     def get_queryset(self, request):
         groups = Prefetch("groups", queryset=Group.objects.only("id", "number").order_by("number"))
         return super().get_queryset(request).prefetch_related(groups)
-
-    def get_list_display(self, request):
-        columns = super().get_list_display(request)
-        return [*columns, "organization"] if request.user.is_superuser else columns
-
-    def get_list_filter(self, request):
-        filters = super().get_list_filter(request)
-        return [*filters, "organization"] if request.user.is_superuser else filters
 
     @admin.display(description="name", ordering="last")
     def name(self, obj: Subscriber) -> str:
@@ -177,19 +170,12 @@ class BlocklistEntryForm(forms.ModelForm):
 @admin.register(BlocklistEntry)
 class BlocklistEntryAdmin(OrgScopedAdmin):
     form = BlocklistEntryForm
+    show_organization_to_superusers = True
     list_display = ["recipient", "type", "reason", "created_at"]
     list_filter = ["reason", "type"]
     search_fields = ["recipient"]
     readonly_fields = ["type", "reason", "created_at"]
     date_hierarchy = "created_at"
-
-    def get_list_display(self, request):
-        columns = super().get_list_display(request)
-        return [*columns, "organization"] if request.user.is_superuser else columns
-
-    def get_list_filter(self, request):
-        filters = super().get_list_filter(request)
-        return [*filters, "organization"] if request.user.is_superuser else filters
 
     def get_fields(self, request, obj=None):
         fields = ["recipient", "type", "reason", "created_at"] if obj is not None else ["recipient"]
