@@ -139,6 +139,27 @@ SENDGRID_FROM_EMAIL = env("SENDGRID_FROM_EMAIL", default="")
 SENDGRID_WEBHOOK_PUBLIC_KEY = env("SENDGRID_WEBHOOK_PUBLIC_KEY", default="")
 SENDGRID_API_BASE_URL = env("SENDGRID_API_BASE_URL", default="") or None  # None: SendGrid's own
 
+# --- Sending ---------------------------------------------------------------------
+DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)  # deliveries leased per claim
+DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=100)  # provider requests in flight per worker
+DISPATCH_TASKS = env.int("DISPATCH_TASKS", default=4)  # dispatchers started per message
+DISPATCH_TASK_SECONDS = env.float("DISPATCH_TASK_SECONDS", default=60.0)  # then a dispatcher re-enqueues itself
+DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=300.0)
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
+DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
+SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=60.0)
+TWILIO_RATE_LIMIT = env.int("TWILIO_RATE_LIMIT", default=0)  # sends/s across workers; 0 = none
+SENDGRID_RATE_LIMIT = env.int("SENDGRID_RATE_LIMIT", default=0)
+CONSOLE_DELIVERY_DELAY = env.float("CONSOLE_DELIVERY_DELAY", default=2.0)
+# Twilio's "not a mobile number": with voiceFallback the number gets a call instead.
+VOICE_FALLBACK_CODES = ("21614",)
+# Estimate prices: per SMS segment, per MMS, per call, per email.
+PRICE_SMS = env.float("PRICE_SMS", default=0.0079)
+PRICE_MMS = env.float("PRICE_MMS", default=0.02)
+PRICE_VOICE = env.float("PRICE_VOICE", default=0.014)
+PRICE_EMAIL = env.float("PRICE_EMAIL", default=0.001)
+PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
+
 # --- Redis: broker and cache -------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -181,6 +202,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.tasks.purge_idempotency_records", "schedule": 3600.0},
     "requeue-stalled-imports": {"task": "subscribers.tasks.requeue_stalled_imports", "schedule": 60.0},
+    "sweep-deliveries": {"task": "blasts.tasks.sweep_task", "schedule": env.float("SWEEP_INTERVAL", default=30.0)},
 }
 
 # --- API ----------------------------------------------------------------------

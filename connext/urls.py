@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("groups.urls")),
     path("", include("subscribers.urls")),
     path("", include("devices.urls")),
+    path("", include("blasts.urls")),
 ]
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
     re_path(r"^api/v1/openapi\.json/?$", SpectacularJSONAPIView.as_view(), name="openapi"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("", include("blasts.public_urls")),
 ]
 
 handler400 = "connext.views.bad_request"

@@ -1,0 +1,73 @@
+"""The one small interface every provider implements.
+
+The dispatcher hands a channel a batch of rendered `Outgoing` items and gets one
+`Result` per item back, in any order. A channel never touches the database
+state of a delivery: `logs.state` records what the results say. Channels do
+their own I/O concurrency (a batch is sent with many requests in flight).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    delivery_id: int
+    kind: str  # sms | mms | voice | email
+    to: str  # E.164 phone or email address
+    body: str = ""  # SMS/MMS text, email text, voice text-to-speech
+    subject: str = ""
+    media_urls: tuple[str, ...] = ()  # MMS attachments; for voice the recording to play
+    status_callback: str = ""  # where the provider reports delivery status
+    voice_url: str = ""  # TwiML of a call
+    unsubscribe_url: str = ""  # email: List-Unsubscribe and the footer link
+    html: str = ""  # email HTML body (text body is `body`)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    delivery_id: int
+    ok: bool
+    provider_id: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    # Worth trying again later (429, 5xx, timeouts, connection errors): the
+    # delivery goes back to `queued` with a backoff instead of failing.
+    transient: bool = False
+    retry_after: float | None = None  # seconds the provider asked us to wait
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def sent(cls, delivery_id: int, provider_id: str) -> "Result":
+        return cls(delivery_id, True, provider_id=provider_id)
+
+    @classmethod
+    def failed(cls, delivery_id: int, code: str, message: str, *, transient: bool = False, retry_after=None):
+        return cls(delivery_id, False, error_code=str(code), error_message=message, transient=transient,
+                   retry_after=retry_after)  # fmt: skip
+
+
+class Channel:
+    """A provider. `name` is stored on each delivery (`provider`)."""
+
+    name: str = ""
+    kinds: frozenset[str] = frozenset()
+    # Sends per second across all workers (per-provider rate limit); 0 = unlimited.
+    rate_per_second: float = 0
+
+    def send_batch(self, items: Sequence[Outgoing]) -> list[Result]:
+        raise NotImplementedError
+
+    # Whether `lookup` can tell if a send went out (see logs.state.settle_expired_leases).
+    can_lookup: bool = False
+
+    def lookup(self, item: Outgoing, since) -> str | None:
+        """After a worker died mid-send: the provider id of a send of `item` accepted since
+        `since` (a datetime), or None if the provider has none. Only called when `can_lookup`."""
+        raise NotImplementedError
+
+    def after_sent(self, delivery_ids: list[int]) -> None:
+        """Called once the batch's `sent` results are recorded (the console simulates delivery)."""
+
+    def close(self) -> None:
+        """Release connections (called when a dispatcher is done)."""

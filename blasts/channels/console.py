@@ -1,0 +1,53 @@
+"""The console channel: the embedded default when a provider has no credentials.
+
+It "sends" by writing each item to the `ConsoleSend` outbox (and the log), then
+reports it `sent`; a task marks it `delivered` a moment later, as a provider's
+callback would.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from blasts.channels.base import Channel, Outgoing, Result
+
+logger = logging.getLogger("connext.console")
+
+
+class ConsoleChannel(Channel):
+    name = "console"
+    kinds = frozenset({"sms", "mms", "voice", "email"})
+    can_lookup = True
+
+    def send_batch(self, items: Sequence[Outgoing]) -> list[Result]:
+        from blasts.models import ConsoleSend
+
+        rows = ConsoleSend.objects.bulk_create(
+            ConsoleSend(
+                delivery_id=item.delivery_id,
+                channel=item.kind,
+                to=item.to,
+                subject=item.subject,
+                body=item.body,
+                media=list(item.media_urls),
+            )
+            for item in items
+        )
+        for item in items:
+            logger.info("%s to %s: %s", item.kind, item.to, item.subject or item.body[:80])
+        return [Result.sent(row.delivery_id, f"console-{row.pk}") for row in rows]
+
+    def lookup(self, item: Outgoing, since) -> str | None:
+        from blasts.models import ConsoleSend
+
+        row = ConsoleSend.objects.filter(delivery_id=item.delivery_id, created_at__gte=since).order_by("-id").first()
+        return f"console-{row.pk}" if row else None
+
+    def after_sent(self, delivery_ids: list[int]) -> None:
+        """Simulate the provider's `delivered` callback shortly after."""
+        if not delivery_ids:
+            return
+        from blasts.tasks import console_delivered
+
+        console_delivered.apply_async(args=[delivery_ids], countdown=settings.CONSOLE_DELIVERY_DELAY)

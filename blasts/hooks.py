@@ -1,0 +1,81 @@
+"""Public, key-less endpoints a blast's recipients and providers reach:
+
+- `POST /hooks/twilio/voice/{delivery id}`: the TwiML of a call (Twilio-signed);
+  with `Digits`, the IVR keypress is recorded on the delivery;
+- `GET /l/{code}`: a short link, recorded as a click and redirected;
+- `GET|POST /u/{token}`: an email's unsubscribe link (and RFC 8058 one-click).
+"""
+
+from django.db.models import F
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils.html import escape
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from blasts import rendering, services
+from blasts.audience import is_audio
+from logs.models import Click, Delivery, Link
+from logs.signatures import twilio_request_is_valid
+from subscribers.models import Subscriber
+
+
+def _twiml(xml: str) -> HttpResponse:
+    return HttpResponse(xml, content_type="application/xml")
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def twilio_voice(request, delivery_id: int):
+    from blasts.channels.twiml import gather_twiml, voice_twiml
+
+    if not twilio_request_is_valid(request):
+        return JsonResponse({"message": "Invalid Twilio signature."}, status=403)
+    delivery = Delivery.objects.select_related("message").filter(pk=delivery_id, channel="voice").first()
+    if delivery is None:
+        return JsonResponse({"message": "Not found."}, status=404)
+    digits = request.POST.get("Digits", "")
+    if digits:
+        Delivery.objects.filter(pk=delivery.pk).update(digits=digits[:32])
+        return _twiml(gather_twiml(digits))
+    message = delivery.message
+    values = (
+        Subscriber.objects.filter(pk=delivery.subscriber_id).values(*rendering.MERGE_FIELDS).first()
+        if delivery.subscriber_id
+        else None
+    ) or {}
+    audio = next((m["url"] for m in message.media if is_audio(m)), "")
+    return _twiml(
+        voice_twiml(
+            text=rendering.render(message.message, values),
+            audio_url=audio,
+            ivr=message.ivr,
+            gather_action=services.voice_url(delivery.pk),
+        )
+    )
+
+
+@require_GET
+def short_link(request, code: str):
+    link = get_object_or_404(Link.objects.only("id", "url", "delivery_id"), code=code)
+    Click.objects.create(
+        link=link,
+        delivery_id=link.delivery_id,
+        ip=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", "")[:255],
+    )
+    Delivery.objects.filter(pk=link.delivery_id).update(clicks=F("clicks") + 1)
+    return HttpResponseRedirect(link.url)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    email = services.unsubscribe(token)
+    if email is None:
+        return HttpResponse("This unsubscribe link is not valid.", status=404, content_type="text/plain")
+    if request.method == "POST":  # one-click (List-Unsubscribe-Post): no page to show
+        return HttpResponse(status=200)
+    return HttpResponse(
+        f"<!doctype html><title>Unsubscribed</title><p>{escape(email)} will receive no more email from us.</p>"
+    )

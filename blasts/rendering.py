@@ -1,0 +1,100 @@
+"""Merge fields in blast messages and subjects: `{first}`, `{first|there}`.
+
+A blast renders one text per recipient, so a text is parsed once by
+`compile_template` and the result rendered many times.
+
+Syntax, and what is deliberately *not* a placeholder:
+
+- `{name}` or `{name|fallback}`, where `name` is one of `MERGE_FIELDS` in any case
+  (`{First}` and `{FIRST}` are `{first}`).
+- The fallback is everything after the first `|` up to `}`, verbatim: spaces are
+  kept (`{first|my friend}`), `|` may appear in it, it may be empty. It cannot
+  contain braces or a line break, so a stray `{` never swallows the rest of a message.
+- Anything else in braces stays as written: unknown names (`{foo}`), JSON
+  (`{"a": 1}`), and `{ first }` with spaces inside the braces (senders who type that
+  are writing prose, and guessing would silently change their text).
+- There is no escape for a literal `{first}`: giving `{{` a meaning would change
+  texts that contain it today.
+"""
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+MERGE_FIELDS: tuple[str, ...] = ("first", "last", "phone", "email", "address", "city", "state", "zip")
+
+# Anything shaped like a placeholder, supported or not; `unknown_fields` reports the rest.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([^{}\r\n]*))?\}")
+_SUPPORTED = frozenset(MERGE_FIELDS)
+
+
+class Template:
+    """A parsed text: literals with fields between them, ready to render per recipient.
+
+    Kept as two parallel sequences (`literals` has one more item than the fields)
+    so `render` is one loop with no type checks.
+    """
+
+    __slots__ = ("_literals", "_slots", "fields", "is_static", "text")
+
+    def __init__(self, text: str) -> None:
+        literals: list[str] = []
+        slots: list[tuple[str, str]] = []
+        start = 0
+        for match in _PLACEHOLDER.finditer(text):
+            name = match.group(1).lower()
+            if name not in _SUPPORTED:
+                continue  # left in the surrounding literal, as written
+            literals.append(text[start : match.start()])
+            slots.append((name, match.group(2) or ""))
+            start = match.end()
+        literals.append(text[start:])
+        self.text = text
+        self._literals: tuple[str, ...] = tuple(literals)
+        self._slots: tuple[tuple[str, str], ...] = tuple(slots)
+        self.fields: frozenset[str] = frozenset(name for name, _ in slots)
+        self.is_static: bool = not slots
+
+    def render(self, values: Mapping[str, str | None]) -> str:
+        """The text for one recipient; `values` is keyed by lowercase field name.
+
+        A value that is missing, None, empty or only whitespace gets the fallback
+        (empty without one), so "Hi {first|there}" never reads "Hi  ,".
+        """
+        literals = self._literals
+        if self.is_static:
+            return literals[0]
+        pieces = [literals[0]]
+        for (name, fallback), literal in zip(self._slots, literals[1:], strict=True):
+            value = values.get(name)
+            pieces.append(value if value and not value.isspace() else fallback)
+            pieces.append(literal)
+        return "".join(pieces)
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
+
+
+@lru_cache(maxsize=256)
+def compile_template(text: str) -> Template:
+    """Parse `text` once; cached because the same body is rendered for every recipient."""
+    return Template(text)
+
+
+def render(text: str, values: Mapping[str, str | None]) -> str:
+    """Render `text` for one recipient; see `Template.render`."""
+    return compile_template(text).render(values)
+
+
+def unknown_fields(text: str) -> list[str]:
+    """Placeholder-shaped names that are not merge fields, as written, first occurrence first.
+
+    For the 400 on create: `{frist}` is a typo the sender wants to hear about, while
+    `{"a": 1}` or `{ first }` are not placeholders at all and pass.
+    """
+    seen: dict[str, None] = {}
+    for match in _PLACEHOLDER.finditer(text):
+        name = match.group(1)
+        if name.lower() not in _SUPPORTED:
+            seen.setdefault(name, None)
+    return list(seen)

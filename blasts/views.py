@@ -1,0 +1,90 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from blasts import services
+from blasts.models import Template
+from blasts.serializers import (
+    BlastResultSerializer,
+    BlastSerializer,
+    EstimateResultSerializer,
+    EstimateSerializer,
+    TemplateSerializer,
+    TestBlastSerializer,
+)
+from connext.viewsets import ConnextAPIView, OrgScopedModelViewSet
+from subscribers.services import groups_for_numbers
+
+SEND = ["blasts.send_blast"]
+
+
+class BlastView(ConnextAPIView):
+    """Send a blast to groups now. Returns at once; deliveries are made and sent by workers."""
+
+    permission_map = {"POST": SEND}
+    send_action = True
+
+    @extend_schema(request=BlastSerializer, responses={200: BlastResultSerializer})
+    def post(self, request):
+        serializer = BlastSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.blast_create(user=request.user, data=serializer.validated_data)
+        return Response({"message": "Blast queued.", "id": message.pk, "recipients": message.recipients})
+
+
+class BlastTestView(ConnextAPIView):
+    """Send the blast to the calling user's own phone and email only."""
+
+    permission_map = {"POST": SEND}
+    send_action = True
+
+    @extend_schema(request=TestBlastSerializer, responses={200: BlastResultSerializer})
+    def post(self, request):
+        serializer = TestBlastSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.blast_test(user=request.user, data=serializer.validated_data)
+        return Response({"message": "Test queued.", "id": message.pk, "recipients": message.recipients})
+
+
+class BlastEstimateView(ConnextAPIView):
+    """Recipients per channel, SMS segments and encoding, cost per channel and in total."""
+
+    permission_map = {"POST": SEND}
+
+    @extend_schema(request=EstimateSerializer, responses={200: EstimateResultSerializer})
+    def post(self, request):
+        serializer = EstimateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.estimate(user=request.user, data=serializer.validated_data))
+
+
+class TemplateViewSet(OrgScopedModelViewSet):
+    """Reusable blasts. `groups` and `dnc` are group numbers; `media` in, `files` out."""
+
+    queryset = Template.objects.prefetch_related("groups", "dnc")
+    serializer_class = TemplateSerializer
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        template = self._save(Template(organization=self.organization), serializer.validated_data)
+        return Response(self.get_serializer(template).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        template = self.get_object()
+        serializer = self.get_serializer(template, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        template = self._save(template, serializer.validated_data)
+        return Response(self.get_serializer(template).data)
+
+    def _save(self, template: Template, data: dict) -> Template:
+        groups = data.pop("groups", None)
+        dnc = data.pop("dnc", None)
+        for name, value in data.items():
+            setattr(template, name, value)
+        template.save()
+        if groups is not None:
+            template.groups.set(groups_for_numbers(self.organization, groups, field="groups"))
+        if dnc is not None:
+            template.dnc.set(groups_for_numbers(self.organization, dnc, field="dnc"))
+        return Template.objects.prefetch_related("groups", "dnc").get(pk=template.pk)

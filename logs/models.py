@@ -1,0 +1,130 @@
+"""One send (`Message`) and its rows, one per recipient and channel (`Delivery`).
+
+Only `logs.state` changes a delivery's status; everything else asks it to.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Channel(models.TextChoices):
+    SMS = "sms"
+    MMS = "mms"
+    VOICE = "voice"
+    EMAIL = "email"
+
+
+class Message(models.Model):
+    """A blast as it was asked for: content, audience and options, frozen at send time."""
+
+    organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="messages")
+    user = models.ForeignKey("connext.User", on_delete=models.SET_NULL, null=True, related_name="messages")
+    types = models.JSONField(default=list, help_text="Requested types: sms, mms, voice, audio, email.")
+    message = models.TextField(blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    media = models.JSONField(default=list, help_text="[{url, type?, name?}]")
+    ivr = models.BooleanField(default=False)
+    shorten_links = models.BooleanField(default=False)
+    voice_fallback = models.BooleanField(default=False)
+    group_numbers = models.JSONField(default=list)
+    dnc_numbers = models.JSONField(default=list)
+    external_id = models.CharField(max_length=255, blank=True)
+    test = models.BooleanField(default=False, help_text="A test send to the user's own phone/email.")
+    recipients = models.PositiveIntegerField(default=0, help_text="Deliveries: one per recipient and channel.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    fanned_out_at = models.DateTimeField(null=True, blank=True, help_text="Set once its deliveries exist.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"], condition=~Q(external_id=""), name="message_external_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="message_org_created"),
+            models.Index(fields=["created_at"], condition=Q(fanned_out_at=None), name="message_pending_fanout"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk}: {self.message[:40]}"
+
+
+class Delivery(models.Model):
+    """One recipient on one channel: the unit a provider sends, and a device claims."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    # The unique constraint below leads with message: no separate FK index to maintain at fan-out.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    # Who it was for, for merge fields. Not a constraint: deleting a subscriber must not
+    # rewrite (or scan) millions of old deliveries; a missing one renders with empty fields.
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        related_name="+",
+    )
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    recipient = models.CharField(max_length=254, help_text="E.164 phone or lower-case email.")
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times handed to the dispatcher.")
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Retry backoff: not claimed before this.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    provider = models.CharField(max_length=10, blank=True, help_text="twilio, sendgrid, console ...")
+    provider_id = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    digits = models.CharField(max_length=32, blank=True, help_text="IVR keypress of a voice delivery.")
+    clicks = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            # Fan-out inserts ON CONFLICT DO NOTHING against this: one row per address and channel.
+            models.UniqueConstraint(fields=["message", "channel", "recipient"], name="delivery_once_per_channel"),
+        ]
+        indexes = [
+            # The claim walks only queued rows (ARCHITECTURE.md: ~10x faster than (message, status)).
+            models.Index(fields=["message", "id"], condition=Q(status="queued"), name="delivery_queued"),
+            models.Index(fields=["message", "status"], name="delivery_message_status"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="delivery_leased"),
+            models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="delivery_provider_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient} ({self.status})"
+
+
+class Link(models.Model):
+    """A shortened URL of one delivery: `PUBLIC_BASE_URL/l/<code>`."""
+
+    code = models.CharField(max_length=16, unique=True)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="links")
+    url = models.TextField()
+
+    def __str__(self) -> str:
+        return f"/l/{self.code} -> {self.url}"
+
+
+class Click(models.Model):
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="click_set")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="click_set")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"click on {self.link_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,197 @@
+"""The delivery state machine: the only code that changes `Delivery.status`.
+
+    queued -> sending -> sent -> delivered | failed
+    queued -> canceled
+    sending -> queued          (a transient provider error: retried after a backoff)
+    sending -> delivered | failed   (a callback that overtook our own `sent`)
+
+Every write is a conditional UPDATE (`WHERE status IN (predecessors)`), so a
+transition applied twice, or a callback arriving after a later one, changes
+nothing: statuses only move forward and the first time of each is kept.
+
+A claim marks rows `sending` with a lease (`lease_expires_at`, the same value
+for the whole claim). Results are recorded only where that lease still holds:
+a dispatcher that outlived its lease (the sweeper has settled its rows) can no
+longer write over them.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, transaction
+from django.db.models import DateTimeField, Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from logs.models import Delivery, Message
+
+QUEUED = Delivery.Status.QUEUED
+SENDING = Delivery.Status.SENDING
+SENT = Delivery.Status.SENT
+DELIVERED = Delivery.Status.DELIVERED
+FAILED = Delivery.Status.FAILED
+CANCELED = Delivery.Status.CANCELED
+
+# What a callback may move a delivery to, from where.
+CALLBACK_PREDECESSORS = {
+    SENT: (QUEUED, SENDING),
+    DELIVERED: (QUEUED, SENDING, SENT),
+    FAILED: (QUEUED, SENDING, SENT),
+}
+
+
+def claim(message_id: int, limit: int, lease_seconds: float) -> tuple[list[int], dt.datetime | None]:
+    """Lease up to `limit` ready queued deliveries of a message: queued -> sending.
+
+    Concurrent dispatchers skip each other's locked rows (PostgreSQL); the walk
+    uses the partial index of queued rows. Returns the ids and the lease value.
+    """
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=lease_seconds)
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(message_id=message_id, status=QUEUED)
+            .filter(Q(not_before=None) | Q(not_before__lte=now))
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return [], None
+        Delivery.objects.filter(id__in=ids, status=QUEUED).update(
+            status=SENDING, attempts=F("attempts") + 1, lease_expires_at=lease, updated_at=now
+        )
+    return ids, lease
+
+
+def record_sent(rows: Sequence[tuple[int, str]], *, provider: str, lease: dt.datetime) -> int:
+    """(id, provider id) pairs the provider accepted: sending -> sent, under this lease."""
+    now = timezone.now()
+    return _update_with_values(
+        "status = 'sent', provider = %s, provider_id = v.column2, sent_at = COALESCE(sent_at, %s), "
+        "lease_expires_at = NULL, updated_at = %s",
+        [provider, now, now],
+        rows,
+        "status = 'sending' AND lease_expires_at = %s",
+        [lease],
+    )
+
+
+def record_failed(rows: Sequence[tuple[int, str, str]], *, provider: str, lease: dt.datetime | None) -> int:
+    """(id, error code, error message) of permanent failures: sending -> failed."""
+    now = timezone.now()
+    where, params = ("status = 'sending' AND lease_expires_at = %s", [lease]) if lease else ("status = 'sending'", [])
+    return _update_with_values(
+        "status = 'failed', provider = %s, error_code = v.column2, error_message = v.column3, "
+        "lease_expires_at = NULL, updated_at = %s",
+        [provider, now],
+        rows,
+        where,
+        params,
+    )
+
+
+def record_retry(rows: Sequence[tuple[int, str, str, dt.datetime]], *, lease: dt.datetime) -> int:
+    """(id, error code, error message, not before) of transient failures: sending -> queued."""
+    now = timezone.now()
+    return _update_with_values(
+        "status = 'queued', error_code = v.column2, error_message = v.column3, not_before = v.column4, "
+        "lease_expires_at = NULL, updated_at = %s",
+        [now],
+        rows,
+        "status = 'sending' AND lease_expires_at = %s",
+        [lease],
+    )
+
+
+def _update_with_values(set_sql: str, set_params: list, rows: Sequence[tuple], where_sql: str, where_params) -> int:
+    if not rows:
+        return 0
+    width = len(rows[0])
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
+    flat = [_adapt(value) for row in rows for value in row]
+    sql = (
+        f"UPDATE logs_delivery SET {set_sql} FROM (VALUES {placeholders}) AS v "  # noqa: S608 (no user text)
+        f"WHERE logs_delivery.id = v.column1 AND logs_delivery.{where_sql}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*map(_adapt, set_params), *flat, *map(_adapt, where_params)])
+        return cursor.rowcount
+
+
+def _adapt(value):
+    # Raw SQL gets datetimes as the backend stores them (SQLite: naive UTC text), so
+    # the lease equality below matches what the ORM wrote.
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def apply_status(
+    delivery_ids: Iterable[int],
+    status: str,
+    *,
+    at: dt.datetime | None = None,
+    error_code: str = "",
+    error_message: str = "",
+    provider_id: str = "",
+) -> int:
+    """A provider's word on deliveries (callback, simulated delivery): forward only, idempotent."""
+    at = at or timezone.now()
+    updates = {"status": status, "updated_at": timezone.now(), "lease_expires_at": None}
+    if status in (SENT, DELIVERED):
+        updates["sent_at"] = Coalesce("sent_at", Value(at, output_field=DateTimeField()))
+    if status == DELIVERED:
+        updates["delivered_at"] = Coalesce("delivered_at", Value(at, output_field=DateTimeField()))
+    if status == FAILED:
+        updates["error_code"] = error_code
+        updates["error_message"] = error_message
+    if provider_id:
+        updates["provider_id"] = provider_id
+    return Delivery.objects.filter(id__in=list(delivery_ids), status__in=CALLBACK_PREDECESSORS[status]).update(
+        **updates
+    )
+
+
+def cancel(message_id: int) -> int:
+    """Every delivery not yet handed to a provider: queued -> canceled. Returns how many."""
+    return Delivery.objects.filter(message_id=message_id, status=QUEUED).update(
+        status=CANCELED, updated_at=timezone.now()
+    )
+
+
+def expired_leases(limit: int = 1000) -> list[dict]:
+    """Deliveries whose dispatcher stopped (died) while sending them."""
+    return list(
+        Delivery.objects.filter(status=SENDING, lease_expires_at__lt=timezone.now())
+        .order_by("lease_expires_at")
+        .values("id", "message_id", "channel", "recipient", "provider", "lease_expires_at", "attempts")[:limit]
+    )
+
+
+def requeue_unsent(rows: Sequence[tuple[int, dt.datetime]]) -> int:
+    """(id, lease) of expired-lease rows the provider never received: sending -> queued."""
+    now = timezone.now()
+    return _update_with_values(
+        "status = 'queued', lease_expires_at = NULL, updated_at = %s",
+        [now],
+        rows,
+        "status = 'sending' AND logs_delivery.lease_expires_at = v.column2",
+        [],
+    )
+
+
+def messages_needing_dispatch(stale_seconds: float) -> list[int]:
+    """Fanned-out messages with ready queued rows and no live lease: their task message was lost."""
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=stale_seconds)
+    ready = Delivery.objects.filter(message_id=OuterRef("pk"), status=QUEUED).filter(
+        Q(not_before=None) | Q(not_before__lte=cutoff)
+    )
+    live = Delivery.objects.filter(message_id=OuterRef("pk"), status=SENDING, lease_expires_at__gte=now)
+    return list(
+        Message.objects.filter(fanned_out_at__lte=cutoff, created_at__gte=now - dt.timedelta(days=7))
+        .filter(Exists(ready))
+        .exclude(Exists(live))
+        .values_list("id", flat=True)[:1000]
+    )
