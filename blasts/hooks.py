@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from blasts import rendering, services
 from blasts.audience import is_audio
+from blasts.channels.twiml import gather_twiml, voice_twiml
 from logs.models import Click, Delivery, Link
 from logs.signatures import twilio_request_is_valid
 from subscribers.models import Subscriber
@@ -27,8 +28,6 @@ def _twiml(xml: str) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["POST"])
 def twilio_voice(request, delivery_id: int):
-    from blasts.channels.twiml import gather_twiml, voice_twiml
-
     if not twilio_request_is_valid(request):
         return JsonResponse({"message": "Invalid Twilio signature."}, status=403)
     delivery = Delivery.objects.select_related("message").filter(pk=delivery_id, channel="voice").first()

@@ -69,7 +69,13 @@ class OrgScopedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return self._scoped(request, db_field, super().formfield_for_foreignkey(db_field, request, **kwargs))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        return self._scoped(request, db_field, super().formfield_for_manytomany(db_field, request, **kwargs))
+
+    def _scoped(self, request, db_field, field):
+        """Choices of a relation limited to the admin's organization."""
         if request.user.is_superuser or field is None:
             return field
         model = db_field.related_model

@@ -258,5 +258,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # twilio's SDK logs every request and response at INFO: thousands of lines a blast.
+    "loggers": {"django.request": {"level": "ERROR"}, "twilio": {"level": "WARNING"}},
 }

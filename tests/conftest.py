@@ -90,6 +90,7 @@ SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
 class Worker:
     queue: str
     process: subprocess.Popen
+    log: str  # the worker's output: read it when a test fails
 
 
 def _test_database_url() -> str:
@@ -99,24 +100,44 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker(monkeypatch, django_db_setup) -> Worker:
-    """A real `celery -A connext worker` process on a queue of its own (parallel runs never share
-    one), on the test database when it is PostgreSQL; tasks sent during the test go to its queue."""
+def start_worker(monkeypatch, django_db_setup, tmp_path):
+    """start_worker(**env) -> Worker: a real `celery -A connext worker` process (solo pool) on a
+    queue of its own (parallel runs never share one), on the test database when it is PostgreSQL,
+    with `env` added to its environment. Tasks sent during the test go to its queue; call it
+    again for a second worker on the same queue. Every worker is stopped after the test."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
-    env = {**os.environ}
-    if not SQLITE:
-        env["DATABASE_URL"] = _test_database_url()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "connext", "worker", "--pool", "solo", "--queues", queue,
-         "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    processes: list[subprocess.Popen] = []
+
+    def start(**extra_env) -> Worker:
+        # CELERY_QUEUE: the tasks the worker sends itself (fan-out -> dispatch) stay on its queue.
+        env = {**os.environ, "CELERY_QUEUE": queue, **{k: str(v) for k, v in extra_env.items()}}
+        if not SQLITE:
+            env["DATABASE_URL"] = _test_database_url()
+        log = tmp_path / f"worker-{len(processes)}.log"
+        loglevel = os.environ.get("TEST_WORKER_LOGLEVEL", "WARNING")
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "connext", "worker", "--pool", "solo", "--queues", queue,
+                 "--loglevel", loglevel, "--without-heartbeat", "--without-gossip", "--without-mingle"],
+                cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        processes.append(process)
+        return Worker(queue=queue, process=process, log=str(log))
+
     try:
-        yield Worker(queue=queue, process=process)
+        yield start
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def celery_worker(start_worker) -> Worker:
+    """One real worker process (see start_worker)."""
+    return start_worker()
