@@ -37,6 +37,7 @@ from subscribers.services import blocklist_add
 
 logger = logging.getLogger(__name__)
 
+MAX_RETRY_AFTER = 3600.0
 PRICE_SETTINGS = {"sms": "PRICE_SMS", "mms": "PRICE_MMS", "voice": "PRICE_VOICE", "email": "PRICE_EMAIL"}
 
 
@@ -406,7 +407,8 @@ def record_results(message: Message, channel, results: list[Result], lease, atte
             continue
         message_text = r.error_message[:1000]
         if r.transient and attempts.get(r.delivery_id, 1) < settings.DELIVERY_MAX_ATTEMPTS:
-            delay = r.retry_after if r.retry_after else _backoff(attempts.get(r.delivery_id, 1))
+            # A provider's Retry-After wins, within reason (an HTTP date can be far off).
+            delay = min(r.retry_after, MAX_RETRY_AFTER) if r.retry_after else _backoff(attempts.get(r.delivery_id, 1))
             retry.append((r.delivery_id, r.error_code, message_text, now + dt.timedelta(seconds=delay)))
         else:
             failed.append((r.delivery_id, r.error_code, message_text))
