@@ -60,6 +60,7 @@ def short_link(request, code: str):
     Click.objects.create(
         link=link,
         delivery_id=link.delivery_id,
+        url=link.url,
         ip=request.META.get("REMOTE_ADDR") or None,
         user_agent=request.headers.get("User-Agent", "")[:255],
     )

@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("blasts.public_urls")),
+    path("", include("logs.callback_urls")),
 ]
 
 handler400 = "connext.views.bad_request"

@@ -120,11 +120,34 @@ class Link(models.Model):
 
 
 class Click(models.Model):
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="click_set")
+    """A click on a short link, or one a provider reported (SendGrid click tracking: no Link)."""
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, null=True, blank=True, related_name="click_set")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="click_set")
+    url = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
 
     def __str__(self) -> str:
         return f"click on {self.link_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Reply(models.Model):
+    """An inbound SMS that was not a keyword (STOP/START/HELP): linked to the last delivery sent
+    to that number, and shown on that delivery's row in `GET /logs/{id}`."""
+
+    organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="replies")
+    delivery = models.ForeignKey(Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="replies")
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    body = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=64, unique=True, help_text="Twilio MessageSid: a retry is stored once.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "replies"
+
+    def __str__(self) -> str:
+        return f"{self.from_number}: {self.body[:40]}"
