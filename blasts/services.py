@@ -197,22 +197,24 @@ def fanout(message_id: int) -> int:
         )
         plan = plan_for(message.types, has_media=bool(message.media), voice_fallback=message.voice_fallback)
         created = 0
+        # Canceled before its fan-out: the rows are made canceled, so its log still shows who.
+        status = state.CANCELED if message.canceled_at else state.QUEUED
         if audience.group_ids:  # every group deleted since: nobody to send to
             with connection.cursor() as cursor:
                 for channel in plan.channels:
                     column, where, params = channel_where(audience, channel, plan)
                     cursor.execute(
                         f"INSERT INTO logs_delivery ({INSERT_COLUMNS}) "  # noqa: S608 (our SQL, params bound)
-                        f"SELECT %s, s.id, %s, s.{column}, 'queued', 0, '', '', '', '', '', 0 "
+                        f"SELECT %s, s.id, %s, s.{column}, %s, 0, '', '', '', '', '', 0 "
                         f"FROM subscribers_subscriber s WHERE {where} "
                         "ON CONFLICT (message_id, channel, recipient) DO NOTHING",
-                        [message.pk, channel, *params],
+                        [message.pk, channel, status, *params],
                     )
                     created += max(cursor.rowcount, 0)
         message.recipients = created
         message.fanned_out_at = timezone.now()
         message.save(update_fields=["recipients", "fanned_out_at"])
-        if created:
+        if created and status == state.QUEUED:
             tasks = max(1, min(settings.DISPATCH_TASKS, -(-created // settings.DISPATCH_BATCH_SIZE)))
             _after_commit_dispatch(message.pk, tasks=tasks)
     return created

@@ -33,6 +33,7 @@ class Message(models.Model):
     recipients = models.PositiveIntegerField(default=0, help_text="Deliveries: one per recipient and channel.")
     created_at = models.DateTimeField(auto_now_add=True)
     fanned_out_at = models.DateTimeField(null=True, blank=True, help_text="Set once its deliveries exist.")
+    canceled_at = models.DateTimeField(null=True, blank=True, help_text="Canceled: nothing more goes out.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

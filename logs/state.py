@@ -153,11 +153,49 @@ def apply_status(
     )
 
 
+def apply_callbacks(status: str, rows: Sequence[tuple[int, dt.datetime, str, str, str]], *, provider: str) -> int:
+    """(id, at, provider id, error code, error message) a provider reported as `status`:
+    one conditional UPDATE for them all, forward only and idempotent like `apply_status`.
+
+    A callback can overtake our own `record_sent` (which then matches nothing): the
+    provider and its id are recorded here too, but only where none is set yet. Give
+    each id once (the earliest `at`); error code and message are written for `failed`.
+    """
+    if not rows:
+        return 0
+    sets = ["status = %s", "updated_at = %s", "lease_expires_at = NULL"]
+    params: list = [status, timezone.now()]
+    if status in (SENT, DELIVERED):
+        sets.append("sent_at = COALESCE(sent_at, v.column2)")
+    if status == DELIVERED:
+        sets.append("delivered_at = COALESCE(delivered_at, v.column2)")
+    if status == FAILED:
+        sets += ["error_code = v.column4", "error_message = v.column5"]
+    sets += [
+        "provider = CASE WHEN provider = '' THEN %s ELSE provider END",
+        "provider_id = CASE WHEN provider_id = '' THEN v.column3 ELSE provider_id END",
+    ]
+    params.append(provider)
+    predecessors = CALLBACK_PREDECESSORS[status]
+    where = "status IN (" + ", ".join(["%s"] * len(predecessors)) + ")"
+    return _update_with_values(", ".join(sets), params, rows, where, list(predecessors))
+
+
 def cancel(message_id: int) -> int:
-    """Every delivery not yet handed to a provider: queued -> canceled. Returns how many."""
-    return Delivery.objects.filter(message_id=message_id, status=QUEUED).update(
-        status=CANCELED, updated_at=timezone.now()
-    )
+    """Every delivery not yet handed to a provider: queued -> canceled. Returns how many.
+
+    Locks the message as the fan-out does: a message not fanned out yet is marked
+    canceled and its fan-out then creates nothing (its planned deliveries count as canceled).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        canceled = Delivery.objects.filter(message_id=message_id, status=QUEUED).update(status=CANCELED, updated_at=now)
+        if message.fanned_out_at is None and message.canceled_at is None:
+            canceled += message.recipients
+        if canceled:
+            Message.objects.filter(pk=message_id, canceled_at=None).update(canceled_at=now)
+    return canceled
 
 
 def expired_leases(limit: int = 1000) -> list[dict]:

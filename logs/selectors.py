@@ -1,0 +1,84 @@
+"""Reads of the logs: messages with their counts, deliveries, stats, all computed in the database."""
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+
+from connext.errors import ApplicationError
+from connext.models import Organization
+from logs.models import Delivery, Message, Reply
+
+STATUSES = [choice.value for choice in Delivery.Status]
+STATUS_FILTERS = [*STATUSES, "clicked"]
+
+
+def message_queryset(org: Organization, keyword: str = "") -> QuerySet[Message]:
+    """`GET /logs`: the organization's messages, newest first; `keyword` on username or message."""
+    qs = Message.objects.filter(organization=org).select_related("user").order_by("-created_at", "-id")
+    keyword = keyword.strip()
+    if keyword:
+        qs = qs.filter(
+            Q(message__icontains=keyword) | Q(user__email__icontains=keyword) | Q(user__username__icontains=keyword)
+        )
+    return qs
+
+
+def counts_by_message(message_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{message id: {status: n, ..., "clicks": n}} for a page of messages, in one grouped query."""
+    out: dict[int, dict[str, int]] = {pk: dict.fromkeys([*STATUSES, "clicks"], 0) for pk in message_ids}
+    rows = (
+        Delivery.objects.filter(message_id__in=message_ids)
+        .values("message_id", "status")
+        .annotate(n=Count("id"), total_clicks=Sum("clicks"))
+        .order_by()
+    )
+    for row in rows:
+        counts = out[row["message_id"]]
+        counts[row["status"]] = row["n"]
+        counts["clicks"] += row["total_clicks"] or 0
+    return out
+
+
+def delivery_queryset(message: Message, *, keyword: str = "", status: str = "") -> QuerySet[Delivery]:
+    """`GET /logs/{id}`: one row per recipient and channel, with its latest reply."""
+    if status and status not in STATUS_FILTERS:
+        raise ApplicationError(f"Must be one of {', '.join(STATUS_FILTERS)}.", field="status")
+    latest_reply = Reply.objects.filter(delivery=OuterRef("pk")).order_by("-created_at", "-id").values("body")[:1]
+    qs = Delivery.objects.filter(message=message).order_by("id")
+    if status == "clicked":
+        qs = qs.filter(clicks__gt=0)
+    elif status:
+        qs = qs.filter(status=status)
+    keyword = keyword.strip()
+    if keyword:
+        qs = qs.filter(recipient__icontains=keyword)
+    return qs.annotate(reply=Subquery(latest_reply)).only(
+        "id", "recipient", "channel", "status", "error_code", "error_message", "provider_id", "sent_at",
+        "delivered_at", "clicks",
+    )  # fmt: skip
+
+
+def message_stats(message: Message) -> dict:
+    """`GET /logs/{id}/stats`: counts per status, failures grouped by error, clicks; two grouped
+    queries (index-only over the message's deliveries), no rows loaded."""
+    statuses = dict.fromkeys(STATUSES, 0)
+    clicked = clicks = 0
+    rows = (
+        Delivery.objects.filter(message=message)
+        .values("status")
+        .annotate(n=Count("id"), total_clicks=Sum("clicks"), clicked=Count("id", filter=Q(clicks__gt=0)))
+        .order_by()
+    )
+    for row in rows:
+        statuses[row["status"]] = row["n"]
+        clicks += row["total_clicks"] or 0
+        clicked += row["clicked"]
+    errors = (
+        Delivery.objects.filter(message=message, status=Delivery.Status.FAILED)
+        .values("error_code", "error_message")
+        .annotate(count=Count("id"))
+        .order_by("-count", "error_code")
+    )
+    return {
+        "statuses": {**statuses, "clicked": clicked},
+        "errors": [{"code": e["error_code"], "message": e["error_message"], "count": e["count"]} for e in errors],
+        "clicks": clicks,
+    }
