@@ -1,10 +1,11 @@
 """Reads of the logs: messages with their counts, deliveries, stats, all computed in the database."""
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
 
 from connext.errors import ApplicationError
 from connext.models import Organization
-from logs.models import Delivery, Message, Reply
+from logs.models import Delivery, Message, MessageCount, Reply
 
 STATUSES = [choice.value for choice in Delivery.Status]
 STATUS_FILTERS = [*STATUSES, "clicked"]
@@ -21,9 +22,21 @@ def message_queryset(org: Organization, keyword: str = "") -> QuerySet[Message]:
     return qs
 
 
+def _counted() -> bool:
+    """PostgreSQL keeps running totals per message (triggers, logs migration 0005)."""
+    return connection.vendor == "postgresql"
+
+
 def counts_by_message(message_ids: list[int]) -> dict[int, dict[str, int]]:
-    """{message id: {status: n, ..., "clicks": n}} for a page of messages, in one grouped query."""
+    """{message id: {status: n, ..., "clicks": n}} for a page of messages, in one query."""
     out: dict[int, dict[str, int]] = {pk: dict.fromkeys([*STATUSES, "clicks"], 0) for pk in message_ids}
+    if _counted():
+        wanted = [*STATUSES, "clicks"]
+        for row in MessageCount.objects.filter(message_id__in=message_ids, key__in=wanted).values(
+            "message_id", "key", "n"
+        ):
+            out[row["message_id"]][row["key"]] = row["n"]
+        return out
     rows = (
         Delivery.objects.filter(message_id__in=message_ids)
         .values("message_id", "status")
@@ -57,8 +70,11 @@ def delivery_queryset(message: Message, *, keyword: str = "", status: str = "") 
 
 
 def message_stats(message: Message) -> dict:
-    """`GET /logs/{id}/stats`: counts per status, failures grouped by error, clicks; two grouped
-    queries (index-only over the message's deliveries), no rows loaded."""
+    """`GET /logs/{id}/stats`: counts per status, failures grouped by error code, clicks.
+
+    PostgreSQL: one read of the message's running totals. SQLite: grouped queries."""
+    if _counted():
+        return _stats_from_counts(message)
     statuses = dict.fromkeys(STATUSES, 0)
     clicked = clicks = 0
     rows = (
@@ -71,14 +87,31 @@ def message_stats(message: Message) -> dict:
         statuses[row["status"]] = row["n"]
         clicks += row["total_clicks"] or 0
         clicked += row["clicked"]
-    errors = (
-        Delivery.objects.filter(message=message, status=Delivery.Status.FAILED)
-        .values("error_code", "error_message")
-        .annotate(count=Count("id"))
-        .order_by("-count", "error_code")
-    )
+    errors = {}
+    failed = Delivery.objects.filter(message=message, status=Delivery.Status.FAILED)
+    for row in failed.values("error_code").annotate(count=Count("id"), message=Max("error_message")).order_by():
+        errors[row["error_code"]] = (row["count"], row["message"])
+    return _stats(statuses, clicked, clicks, errors)
+
+
+def _stats_from_counts(message: Message) -> dict:
+    statuses = dict.fromkeys(STATUSES, 0)
+    totals = {"clicks": 0, "clicked": 0}
+    errors = {}
+    for key, n, label in MessageCount.objects.filter(message=message, n__gt=0).values_list("key", "n", "label"):
+        if key.startswith("error:"):
+            errors[key.removeprefix("error:")] = (n, label)
+        elif key in statuses:
+            statuses[key] = n
+        else:
+            totals[key] = n
+    return _stats(statuses, totals["clicked"], totals["clicks"], errors)
+
+
+def _stats(statuses: dict, clicked: int, clicks: int, errors: dict[str, tuple[int, str]]) -> dict:
+    ranked = sorted(errors.items(), key=lambda item: (-item[1][0], item[0]))
     return {
         "statuses": {**statuses, "clicked": clicked},
-        "errors": [{"code": e["error_code"], "message": e["error_message"], "count": e["count"]} for e in errors],
+        "errors": [{"code": code, "message": text, "count": n} for code, (n, text) in ranked],
         "clicks": clicks,
     }
