@@ -115,3 +115,28 @@ def _stats(statuses: dict, clicked: int, clicks: int, errors: dict[str, tuple[in
         "errors": [{"code": code, "message": text, "count": n} for code, (n, text) in ranked],
         "clicks": clicks,
     }
+
+
+class WithKnownTotal:
+    """A delivery queryset whose total the message's running totals already know (PostgreSQL,
+    no keyword): the paginator's count() reads it instead of counting up to millions of rows."""
+
+    def __init__(self, queryset: QuerySet[Delivery], total: int):
+        self.queryset = queryset
+        self.total = total
+
+    def __getitem__(self, window: slice) -> list[Delivery]:
+        return list(self.queryset[window])
+
+    def count(self) -> int:
+        return self.total
+
+
+def paginable_deliveries(message: Message, *, keyword: str = "", status: str = ""):
+    """`delivery_queryset`, with its total from the running totals when they can answer."""
+    queryset = delivery_queryset(message, keyword=keyword, status=status)
+    if keyword.strip() or not _counted():
+        return queryset
+    keys = [status] if status else STATUSES
+    total = sum(MessageCount.objects.filter(message=message, key__in=keys).values_list("n", flat=True))
+    return WithKnownTotal(queryset, total)

@@ -37,8 +37,9 @@ class LogViewSet(OrgScopedViewSet):
     def retrieve(self, request, pk=None):
         message = self._message(pk)
         params = request.query_params
-        queryset = selectors.delivery_queryset(message, keyword=params.get("keyword", ""),
-                                               status=params.get("status", ""))  # fmt: skip
+        queryset = selectors.paginable_deliveries(
+            message, keyword=params.get("keyword", ""), status=params.get("status", "")
+        )
         get_clicks = params.get("getClicks", "").lower()
         if get_clicks not in ("", "true", "false", "1", "0"):
             raise ApplicationError("Must be true or false.", field="getClicks")
