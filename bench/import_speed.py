@@ -10,7 +10,7 @@ Each round, on a bench organization emptied beforehand:
   index), committed. The floor: no parsing in Python, no validation, no lookups.
 * copy into a subscribers-like table: the same COPY into `LIKE subscribers_subscriber
   INCLUDING ALL` (every index and constraint of the real table, the trigram GIN
-  indexes of the keyword search included). What storing the rows costs at least.
+  index of the keyword search included). What storing the rows costs at least.
 * import: the same bytes uploaded as multipart `file` through Django's test
   Client (the real URL routing, middleware, API-key auth, rate limit and view),
   then the Celery task `subscribers.tasks.run_import` until the job is `done`.

@@ -1,3 +1,4 @@
+from django.db.models import Count, Window
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -39,6 +40,27 @@ def search_params(request) -> dict:
     return {"keyword": params.get("keyword", ""), "group": group, "sort": sort, "order": order}
 
 
+class SearchWithTotal:
+    """A keyword search whose page rows carry the total (`COUNT(*) OVER ()`), so the paginator's count()
+    reads it off the page instead of running the search a second time for X-Total-Count.
+
+    Only for keyword searches: their matches are gathered first (an id array), so counting them in the
+    page query costs little; without a keyword the window would read every row of the group."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+        self.total = None
+
+    def __getitem__(self, window: slice) -> list[Subscriber]:
+        rows = list(self.queryset.annotate(search_total=Window(Count("*")))[window])
+        if rows:
+            self.total = rows[0].search_total
+        return rows
+
+    def count(self) -> int:
+        return self.total if self.total is not None else self.queryset.count()
+
+
 class SubscriberViewSet(OrgScopedModelViewSet):
     queryset = Subscriber.objects.all()
     serializer_class = SubscriberSerializer
@@ -57,8 +79,9 @@ class SubscriberViewSet(OrgScopedModelViewSet):
 
     @extend_schema(parameters=LIST_PARAMETERS)
     def list(self, request):
-        queryset = selectors.subscriber_search(self.organization, **search_params(request))
-        page = self.paginate_queryset(queryset)
+        params = search_params(request)
+        queryset = selectors.subscriber_search(self.organization, **params)
+        page = self.paginate_queryset(SearchWithTotal(queryset) if params["keyword"].strip() else queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request):

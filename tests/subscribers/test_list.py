@@ -99,3 +99,73 @@ def test_nul_in_keyword_is_400(api, people):
     response = api.get("/api/v1/subscribers", {"keyword": "a\x00b"})
     assert response.status_code == 400
     assert response.json()["message"].startswith("keyword:")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "expected"),
+    [
+        # The trigram index holds the five columns joined: a keyword spanning two columns is not a match.
+        ("lovelace +1202", []),
+        ("lovelace 202", []),
+        ("ada@example.com 12", []),
+        # First-name part + last-name part, either one too short for a trigram.
+        ("Ad Lovelace", ["Ada"]),
+        ("Alan Tu", ["Alan"]),
+        ("al ur", ["Alan"]),
+        ("Ada Turing", []),
+        # LIKE wildcards in a keyword are plain characters.
+        ("ada%", []),
+        ("a_a", []),
+        ("550_43", []),
+        ("analytical way", ["Ada"]),
+        ("NAVY.MIL", ["Grace"]),
+    ],
+)
+def test_keyword_is_matched_column_by_column(api, people, keyword, expected):
+    assert names(api.get("/api/v1/subscribers", {"keyword": keyword})) == expected
+
+
+@pytest.mark.parametrize("keyword", ["202", "a", "ada lovelace", "5550143"])
+def test_keyword_total_count_with_offset_and_limit(api, people, keyword):
+    everything = names(api.get("/api/v1/subscribers", {"keyword": keyword, "limit": 1000}))
+    for offset in range(len(everything) + 2):
+        response = api.get("/api/v1/subscribers", {"keyword": keyword, "limit": 1, "offset": offset})
+        assert names(response) == everything[offset : offset + 1]
+        assert response["X-Total-Count"] == str(len(everything))
+
+
+def test_keyword_total_count_full_pages(api, org):
+    for n in range(7):
+        api.post("/api/v1/subscribers", {"first": f"Sam{n}", "last": "Sampleton", "phone": f"202555{n:04d}"})
+    api.post("/api/v1/subscribers", {"first": "Other", "phone": "2025559999"})
+    response = api.get("/api/v1/subscribers", {"keyword": "sampleton", "limit": 3, "offset": 3})
+    assert names(response) == ["Sam3", "Sam4", "Sam5"]
+    assert response["X-Total-Count"] == "7"
+    response = api.get("/api/v1/subscribers", {"keyword": "sampleton", "limit": 3, "sort": "first", "order": "desc"})
+    assert names(response) == ["Sam6", "Sam5", "Sam4"]
+    assert response["X-Total-Count"] == "7"
+
+
+def test_keyword_search_uses_the_trigram_index(org):
+    """On PostgreSQL the keyword filter must spell the indexed expression of migration 0003 exactly."""
+    from django.db import connection
+
+    from subscribers.models import Subscriber
+    from subscribers.selectors import SearchText, subscriber_search
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigram index exists on PostgreSQL only")
+    near = Subscriber.objects.alias(search=SearchText()).filter(search__icontains="lovelace").values("id")
+    sql, params = near.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # Tiny tables: forbid the scans that need no index (a GIN index is only ever a bitmap scan).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Bitmap Index Scan on subscriber_search_trgm" in plan, plan
+    # subscriber_search narrows with that same expression (in its subquery, where the table is aliased).
+    condition = sql.split(" WHERE ", 1)[1].replace('"subscribers_subscriber".', "U0.")
+    for keyword in ("lovelace", "Ada Lovelace", "(202) 555-0143"):
+        searched = str(subscriber_search(org, keyword=keyword).query)
+        assert condition.split(" LIKE ")[0] in searched
