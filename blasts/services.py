@@ -68,15 +68,9 @@ def blast_create(*, user: User, data: dict) -> Message:
     counts = count_recipients(audience, plan)
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                organization=org,
-                user=user,
-                types=data["types"],
-                message=data.get("message", ""),
-                subject=data.get("subject", ""),
-                media=data.get("media", []),
-                ivr=data.get("ivr", False),
-                shorten_links=data.get("shorten_links", False),
+            message = _message_create(
+                user,
+                data,
                 voice_fallback=data.get("voice_fallback", False),
                 group_numbers=data["groups"],
                 dnc_numbers=data.get("dnc", []),
@@ -88,6 +82,21 @@ def blast_create(*, user: User, data: dict) -> Message:
         raise ApplicationError("External ID already processed", status_code=409, extra={"id": existing[0]}) from None
     _after_commit_fanout(message.pk)
     return message
+
+
+def _message_create(user: User, data: dict, **fields) -> Message:
+    """The Message of a validated blast request; `fields` add what the kind of send sets."""
+    return Message.objects.create(
+        organization=user.organization,
+        user=user,
+        types=data["types"],
+        message=data.get("message", ""),
+        subject=data.get("subject", ""),
+        media=data.get("media", []),
+        ivr=data.get("ivr", False),
+        shorten_links=data.get("shorten_links", False),
+        **fields,
+    )
 
 
 def blast_test(*, user: User, data: dict) -> Message:
@@ -108,25 +117,10 @@ def blast_test(*, user: User, data: dict) -> Message:
     )
     if all(address in blocked for _, address in targets):
         raise ApplicationError("Your address is on the blocklist; nothing to send.", field="types")
-    message = Message.objects.create(
-        organization=org,
-        user=user,
-        types=data["types"],
-        message=data.get("message", ""),
-        subject=data.get("subject", ""),
-        media=data.get("media", []),
-        ivr=data.get("ivr", False),
-        shorten_links=data.get("shorten_links", False),
-        test=True,
-        fanned_out_at=timezone.now(),
-    )
-    Delivery.objects.bulk_create(
-        Delivery(message=message, channel=channel, recipient=address)
-        for channel, address in targets
-        if address not in blocked
-    )
-    message.recipients = len([1 for _, a in targets if a not in blocked])
-    message.save(update_fields=["recipients"])
+    targets = [(channel, address) for channel, address in targets if address not in blocked]
+    message = _message_create(user, data, test=True, fanned_out_at=timezone.now(), recipients=len(targets))
+    Delivery.objects.bulk_create(Delivery(message=message, channel=channel, recipient=address)
+                                 for channel, address in targets)  # fmt: skip
     _after_commit_dispatch(message.pk, tasks=1)
     return message
 

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -18,32 +18,39 @@ from subscribers.services import groups_for_numbers
 SEND = ["blasts.send_blast"]
 
 
-class BlastView(ConnextAPIView):
+class _SendView(ConnextAPIView):
+    permission_map = {"POST": SEND}
+    send_action = True
+    serializer_class = BlastSerializer
+    queued = "Blast queued."
+
+    def send(self, user, data):
+        raise NotImplementedError
+
+    def post(self, request):
+        serializer = self.serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = self.send(request.user, serializer.validated_data)
+        return Response({"message": self.queued, "id": message.pk, "recipients": message.recipients})
+
+
+@extend_schema_view(post=extend_schema(request=BlastSerializer, responses={200: BlastResultSerializer}))
+class BlastView(_SendView):
     """Send a blast to groups now. Returns at once; deliveries are made and sent by workers."""
 
-    permission_map = {"POST": SEND}
-    send_action = True
-
-    @extend_schema(request=BlastSerializer, responses={200: BlastResultSerializer})
-    def post(self, request):
-        serializer = BlastSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        message = services.blast_create(user=request.user, data=serializer.validated_data)
-        return Response({"message": "Blast queued.", "id": message.pk, "recipients": message.recipients})
+    def send(self, user, data):
+        return services.blast_create(user=user, data=data)
 
 
-class BlastTestView(ConnextAPIView):
+@extend_schema_view(post=extend_schema(request=TestBlastSerializer, responses={200: BlastResultSerializer}))
+class BlastTestView(_SendView):
     """Send the blast to the calling user's own phone and email only."""
 
-    permission_map = {"POST": SEND}
-    send_action = True
+    serializer_class = TestBlastSerializer
+    queued = "Test queued."
 
-    @extend_schema(request=TestBlastSerializer, responses={200: BlastResultSerializer})
-    def post(self, request):
-        serializer = TestBlastSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        message = services.blast_test(user=request.user, data=serializer.validated_data)
-        return Response({"message": "Test queued.", "id": message.pk, "recipients": message.recipients})
+    def send(self, user, data):
+        return services.blast_test(user=user, data=data)
 
 
 class BlastEstimateView(ConnextAPIView):

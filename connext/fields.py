@@ -47,6 +47,16 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def check_object_fields(serializer: serializers.Serializer, data) -> None:
+    """A write must be a JSON object naming only the serializer's writable fields."""
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    writable = {name for name, field in serializer.fields.items() if not field.read_only}
+    unknown = sorted(set(data) - writable)
+    if unknown:
+        raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+
+
 class ConnextModelSerializer(serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -70,12 +80,7 @@ class ConnextModelSerializer(serializers.ModelSerializer):
         return copy.deepcopy(cls._field_prototypes)
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        writable = {name for name, field in self.fields.items() if not field.read_only}
-        unknown = sorted(set(data) - writable)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        check_object_fields(self, data)
         return super().to_internal_value(data)
 
 
@@ -83,10 +88,5 @@ class ConnextSerializer(serializers.Serializer):
     """A plain serializer with the same rules: a JSON object, no unknown fields."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        writable = {name for name, field in self.fields.items() if not field.read_only}
-        unknown = sorted(set(data) - writable)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        check_object_fields(self, data)
         return super().to_internal_value(data)

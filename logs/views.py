@@ -33,7 +33,11 @@ class LogViewSet(OrgScopedViewSet):
         counts = selectors.counts_by_message([m.pk for m in page])
         return self.get_paginated_response(MessageLogSerializer(page, many=True, context={"counts": counts}).data)
 
-    @extend_schema(parameters=[DELIVERY_KEYWORD, STATUS, GET_CLICKS], responses={200: DeliveryLogSerializer(many=True)})
+    @extend_schema(
+        operation_id="logs_deliveries",
+        parameters=[DELIVERY_KEYWORD, STATUS, GET_CLICKS],
+        responses={200: DeliveryLogSerializer(many=True)},
+    )
     def retrieve(self, request, pk=None):
         message = self._message(pk)
         params = request.query_params

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
-from connext.fields import ConnextModelSerializer, IntBooleanField, StrictCharField, StrictIntegerField
+from connext.fields import (
+    ConnextModelSerializer,
+    ConnextSerializer,
+    IntBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from subscribers.addresses import InvalidAddress, normalize_email, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
 
@@ -68,16 +74,8 @@ class SubscriberSerializer(ConnextModelSerializer):
         return attrs
 
 
-class RecipientSerializer(serializers.Serializer):
+class RecipientSerializer(ConnextSerializer):
     recipient = StrictCharField(help_text="10-digit phone number, E.164 phone or email address.")
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        unknown = sorted(set(data) - {"recipient"})
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class BlocklistEntrySerializer(serializers.ModelSerializer):

@@ -8,6 +8,8 @@ their own I/O concurrency (a batch is sent with many requests in flight).
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +73,20 @@ class Channel:
 
     def close(self) -> None:
         """Release connections (called when a dispatcher is done)."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (delta-seconds or an HTTP date) as seconds from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

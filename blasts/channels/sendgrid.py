@@ -12,36 +12,17 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from html import escape
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Header, Mail
 
-from blasts.channels.base import Channel, Outgoing, Result
+from blasts.channels.base import Channel, Outgoing, Result, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "https://api.sendgrid.com"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header (delta-seconds or an HTTP date) as seconds from now."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def text_to_html(text: str) -> str:

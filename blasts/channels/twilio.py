@@ -14,7 +14,6 @@ import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 import aiohttp
@@ -25,7 +24,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from blasts.channels.base import Channel, Outgoing, Result
+from blasts.channels.base import Channel, Outgoing, Result, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +48,6 @@ def rebase_url(url: str, base_url: str | None) -> str:
     if len(parts) == 4 and parts[0] == "https:" and parts[2].endswith("twilio.com"):
         return f"{base_url}/{parts[3]}"
     return url
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header (delta-seconds or an HTTP date) as seconds from now."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 class _AsyncHttpClient(AsyncTwilioHttpClient):
