@@ -166,11 +166,14 @@ class MessageCount(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="counts", db_index=False)
     key = models.CharField(max_length=48)
+    # Writers add to the shard of their database connection (backend pid % 8), so thousands
+    # of callbacks a second for one message don't queue on one row's lock; readers sum.
+    shard = models.PositiveSmallIntegerField(default=0)
     n = models.BigIntegerField(default=0)
     label = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["message", "key"], name="message_count_key")]
+        constraints = [models.UniqueConstraint(fields=["message", "key", "shard"], name="message_count_key_shard")]
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.key}={self.n}"

@@ -32,10 +32,14 @@ def counts_by_message(message_ids: list[int]) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {pk: dict.fromkeys([*STATUSES, "clicks"], 0) for pk in message_ids}
     if _counted():
         wanted = [*STATUSES, "clicks"]
-        for row in MessageCount.objects.filter(message_id__in=message_ids, key__in=wanted).values(
-            "message_id", "key", "n"
-        ):
-            out[row["message_id"]][row["key"]] = row["n"]
+        totals = (
+            MessageCount.objects.filter(message_id__in=message_ids, key__in=wanted)
+            .values("message_id", "key")
+            .annotate(total=Sum("n"))
+            .order_by()
+        )
+        for row in totals:
+            out[row["message_id"]][row["key"]] = row["total"]
         return out
     rows = (
         Delivery.objects.filter(message_id__in=message_ids)
@@ -98,7 +102,10 @@ def _stats_from_counts(message: Message) -> dict:
     statuses = dict.fromkeys(STATUSES, 0)
     totals = {"clicks": 0, "clicked": 0}
     errors = {}
-    for key, n, label in MessageCount.objects.filter(message=message, n__gt=0).values_list("key", "n", "label"):
+    shards = MessageCount.objects.filter(message=message).values("key").annotate(total=Sum("n"), text=Max("label"))
+    for key, n, label in shards.order_by().values_list("key", "total", "text"):
+        if n <= 0:
+            continue
         if key.startswith("error:"):
             errors[key.removeprefix("error:")] = (n, label)
         elif key in statuses:
