@@ -5,8 +5,6 @@ anything without credentials goes to the console channel, so the embedded
 default sends (to its outbox) with nothing configured.
 """
 
-from functools import cache
-
 from django.conf import settings
 
 from blasts.channels.base import Channel, Outgoing, Result
@@ -25,9 +23,17 @@ def sendgrid_configured() -> bool:
     return bool(settings.SENDGRID_API_KEY and settings.SENDGRID_FROM_EMAIL)
 
 
-@cache
+_instances: dict[str, Channel] = {}
+
+
 def channel_named(name: str) -> Channel:
     """One instance per provider and process (they hold connection pools)."""
+    if name not in _instances:
+        _instances[name] = _build(name)
+    return _instances[name]
+
+
+def _build(name: str) -> Channel:
     if name == "twilio":
         from blasts.channels.twilio import TwilioChannel
 
@@ -62,5 +68,6 @@ def channel_for(kind: str) -> Channel:
 
 
 def reset_channels() -> None:
-    """Forget the instances (settings changed: tests)."""
-    channel_named.cache_clear()
+    """Close and forget the instances (settings changed: tests)."""
+    while _instances:
+        _instances.popitem()[1].close()
