@@ -226,6 +226,7 @@ def _organizations_texting(phone: str) -> list[Organization]:
     # Twilio enforces an opt-out per sender number, and every organization sends from ours.
     ids = (
         Delivery.objects.filter(recipient=phone, channel__in=TEXT_CHANNELS)
+        .exclude(sent_at=None)
         .values_list("message__organization_id", flat=True)
         .distinct()
     )

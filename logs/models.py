@@ -107,6 +107,13 @@ class Delivery(models.Model):
             models.Index(fields=["message", "status"], name="delivery_message_status"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="delivery_leased"),
             models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="delivery_provider_id"),
+            # An inbound text finds the last text sent to its number. Only rows a provider took
+            # (sent_at set): nothing for the fan-out's INSERT to maintain.
+            models.Index(
+                fields=["recipient", "-sent_at"],
+                condition=Q(channel__in=["sms", "mms"]) & Q(sent_at__isnull=False),
+                name="delivery_texted",
+            ),
         ]
 
     def __str__(self) -> str:
