@@ -7,7 +7,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('logs', '0008_message_count_shard_triggers'),
-        ('subscribers', '0004_search_text'),
     ]
 
     operations = [
