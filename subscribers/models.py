@@ -1,5 +1,6 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Replace, Upper
 
 
 class Subscriber(models.Model):
@@ -17,6 +18,29 @@ class Subscriber(models.Model):
     enabled = models.BooleanField(default=True)
     text = models.BooleanField(default=False, help_text="Prefers SMS.")
     groups = models.ManyToManyField("groups.Group", related_name="subscribers", blank=True)
+    # What the keyword search of GET /subscribers reads: first, last, phone without its "+", email and address
+    # joined by spaces, upper-cased, kept by the database on every write (a stored generated column). A trigram
+    # GIN index on it (migration 0004, PostgreSQL) answers `search_text LIKE '%KEYWORD%'`; see selectors.
+    search_text = models.GeneratedField(
+        expression=Upper(
+            Func(
+                F("first"),
+                Value(" "),
+                F("last"),
+                Value(" "),
+                Replace(F("phone"), Value("+")),
+                Value(" "),
+                F("email"),
+                Value(" "),
+                F("address"),
+                template="(%(expressions)s)",
+                arg_joiner=" || ",
+                output_field=models.TextField(),
+            )
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
