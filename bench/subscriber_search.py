@@ -268,6 +268,9 @@ def _fill(org, count: int, *, seed: int) -> None:
                     "zips": [z for _, _, z in CITIES],
                 },
             )
+            # Fresh statistics first: planned with "the organization has no subscribers yet" the
+            # memberships INSERT becomes a nested loop that runs for tens of minutes.
+            cursor.execute("ANALYZE subscribers_subscriber")
             cursor.execute(_MEMBERSHIPS_SQL, {"org": org.pk, "shares": shares})
             cursor.execute(_BLOCKLIST_SQL, {"org": org.pk})
 

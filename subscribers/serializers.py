@@ -12,12 +12,19 @@ from subscribers.models import BlocklistEntry, Subscriber
 
 
 class GroupNumbersField(serializers.ListField):
-    """Groups by number: `[1, 4]` in, `[1, 4]` out."""
+    """Groups by number: `[1, 4]` in, `[1, 4]` out. Reads `group_numbers` when a list page
+    has set it (selectors.with_group_numbers), else the related manager."""
 
     child = StrictIntegerField(min_value=1)
 
+    def get_attribute(self, instance):
+        numbers = getattr(instance, "group_numbers", None)
+        return numbers if numbers is not None else super().get_attribute(instance)
+
     def to_representation(self, groups):
-        return [group.number for group in groups.all()]
+        if isinstance(groups, list):
+            return groups
+        return sorted(group.number for group in groups.all())  # all(): a prefetch's cache
 
 
 class SubscriberSerializer(ConnextModelSerializer):

@@ -82,6 +82,7 @@ class SubscriberViewSet(OrgScopedModelViewSet):
         params = search_params(request)
         queryset = selectors.subscriber_search(self.organization, **params)
         page = self.paginate_queryset(SearchWithTotal(queryset) if params["keyword"].strip() else queryset)
+        page = selectors.with_group_numbers(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request):
