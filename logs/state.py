@@ -163,6 +163,8 @@ def apply_callbacks(status: str, rows: Sequence[tuple[int, dt.datetime, str, str
     """
     if not rows:
         return 0
+    if len(rows) == 1:
+        return _apply_one_callback(status, rows[0], provider)
     sets = ["status = %s", "updated_at = %s", "lease_expires_at = NULL"]
     params: list = [status, timezone.now()]
     if status in (SENT, DELIVERED):
@@ -179,6 +181,39 @@ def apply_callbacks(status: str, rows: Sequence[tuple[int, dt.datetime, str, str
     predecessors = CALLBACK_PREDECESSORS[status]
     where = "status IN (" + ", ".join(["%s"] * len(predecessors)) + ")"
     return _update_with_values(", ".join(sets), params, rows, where, list(predecessors))
+
+
+# apply_callbacks for one delivery (a Twilio status callback): the same rules, a plain UPDATE
+# by primary key. Joining a one-row VALUES list cost ~0.3 ms more of the database per callback.
+_ONE_CALLBACK_TEMPLATE = """
+UPDATE logs_delivery SET
+    status = %(status)s, updated_at = %(now)s, lease_expires_at = NULL,
+    sent_at = CASE WHEN %(status)s IN ('sent', 'delivered') THEN COALESCE(sent_at, %(at)s) ELSE sent_at END,
+    delivered_at = CASE WHEN %(status)s = 'delivered' THEN COALESCE(delivered_at, %(at)s) ELSE delivered_at END,
+    error_code = CASE WHEN %(status)s = 'failed' THEN %(code)s ELSE error_code END,
+    error_message = CASE WHEN %(status)s = 'failed' THEN %(text)s ELSE error_message END,
+    provider = CASE WHEN provider = '' THEN %(provider)s ELSE provider END,
+    provider_id = CASE WHEN provider_id = '' THEN %(provider_id)s ELSE provider_id END
+WHERE id = %(id)s AND status IN ({predecessors})
+"""
+
+
+# One statement per status, its predecessors (our constants) written in.
+_ONE_CALLBACK_SQL = {
+    status: _ONE_CALLBACK_TEMPLATE.replace("{predecessors}", ", ".join(f"'{p}'" for p in predecessors))
+    for status, predecessors in CALLBACK_PREDECESSORS.items()
+}
+
+
+def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
+    delivery_id, at, provider_id, code, text = row
+    params = {
+        "status": status, "now": _adapt(timezone.now()), "at": _adapt(at), "code": code, "text": text,
+        "provider": provider, "provider_id": provider_id, "id": delivery_id,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_ONE_CALLBACK_SQL[status], params)
+        return cursor.rowcount
 
 
 def cancel(message_id: int) -> int:

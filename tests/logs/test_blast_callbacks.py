@@ -5,6 +5,7 @@ and the blocklist must tell the story."""
 
 import base64
 import json
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -96,8 +97,10 @@ def test_a_blast_then_its_callbacks_replies_and_opt_outs(api, org, audience, pro
     # SendGrid: delivered, a bounce (blocklisted), a spam report (blocklisted), a click; a forged batch.
     ids = {d.recipient: d.pk for d in Delivery.objects.filter(message_id=message_id, channel="email")}
 
+    run = uuid.uuid4().hex  # event ids are remembered (Redis) across test runs
+
     def event(to, kind, **fields):
-        return {"email": to, "timestamp": 1_760_000_000, "event": kind, "sg_event_id": f"{to}-{kind}",
+        return {"email": to, "timestamp": 1_760_000_000, "event": kind, "sg_event_id": f"{run}-{to}-{kind}",
                 "sg_message_id": f"{mails[to]['message_id']}.x", "delivery_id": str(ids[to]), **fields}  # fmt: skip
 
     batch = [event("ada@example.com", "delivered"), event("ada@example.com", "click", url="https://acme.test"),
