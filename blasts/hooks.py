@@ -17,7 +17,7 @@ from blasts import rendering, services
 from blasts.audience import is_audio
 from blasts.channels.twiml import gather_twiml, voice_twiml
 from logs.models import Click, Delivery, Link
-from logs.signatures import twilio_request_is_valid
+from logs.signatures import signed_twilio_params
 from subscribers.models import Subscriber
 
 
@@ -28,12 +28,13 @@ def _twiml(xml: str) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["POST"])
 def twilio_voice(request, delivery_id: int):
-    if not twilio_request_is_valid(request):
+    params = signed_twilio_params(request)
+    if params is None:
         return JsonResponse({"message": "Invalid Twilio signature."}, status=403)
     delivery = Delivery.objects.select_related("message").filter(pk=delivery_id, channel="voice").first()
     if delivery is None:
         return JsonResponse({"message": "Not found."}, status=404)
-    digits = request.POST.get("Digits", "")
+    digits = params.get("Digits", "")
     if digits:
         Delivery.objects.filter(pk=delivery.pk).update(digits=digits[:32])
         return _twiml(gather_twiml(digits))
