@@ -227,8 +227,7 @@ class Renderer:
         self.subject = rendering.compile_template(message.subject)
         self.media_urls = tuple(m["url"] for m in message.media)
         self.audio_urls = tuple(m["url"] for m in message.media if is_audio(m))
-        base = settings.PUBLIC_BASE_URL
-        self.base = base
+        self.base = settings.PUBLIC_BASE_URL
 
     def values_for(self, rows: list[dict]) -> dict[int | None, dict]:
         ids = {row["subscriber_id"] for row in rows if row["subscriber_id"]}
@@ -255,18 +254,25 @@ class Renderer:
     def render(self, rows: list[dict]) -> list[Outgoing]:
         values = self.values_for(rows)
         existing = self.links_for(rows)
-        new_links: list[Link] = []
-        items = []
-        for row in rows:
-            fields = values.get(row["subscriber_id"]) or {}
-            body = self.body.render(fields)
-            kind = row["channel"]
-            if self.message.shorten_links and kind != "voice":
-                body = replace_urls(body, self._shortener(row["id"], existing.get(row["id"], {}), new_links))
-            items.append(self._outgoing(row, kind, body, fields))
-        if new_links:
-            _save_links(new_links)
-        return items
+        for _ in range(5):
+            new_links: list[Link] = []
+            items = []
+            for row in rows:
+                fields = values.get(row["subscriber_id"]) or {}
+                body = self.body.render(fields)
+                kind = row["channel"]
+                if self.message.shorten_links and kind != "voice":
+                    known = dict(existing.get(row["id"], {}))
+                    body = replace_urls(body, self._shortener(row["id"], known, new_links))
+                items.append(self._outgoing(row, kind, body, fields))
+            try:
+                if new_links:
+                    with transaction.atomic():
+                        Link.objects.bulk_create(new_links)
+                return items
+            except IntegrityError:  # a short code drawn twice (1 in 10^14): render with new codes
+                continue
+        raise RuntimeError("Could not store short links.")
 
     def _shortener(self, delivery_id: int, known: dict[str, str], new_links: list[Link]):
         def shorten(url: str) -> str:
@@ -298,7 +304,7 @@ class Renderer:
                 body=body,
                 media_urls=self.audio_urls,
                 voice_url=voice_url(delivery_id),
-                status_callback=f"{self.base}/hooks/twilio/status?d={delivery_id}",
+                status_callback=status_callback_url(delivery_id),
             )
         return Outgoing(
             delivery_id=delivery_id,
@@ -306,20 +312,13 @@ class Renderer:
             to=row["recipient"],
             body=body,
             media_urls=self.media_urls if kind == "mms" else (),
-            status_callback=f"{self.base}/hooks/twilio/status?d={delivery_id}",
+            status_callback=status_callback_url(delivery_id),
         )
 
 
-def _save_links(links: list[Link]) -> None:
-    for _ in range(5):
-        try:
-            with transaction.atomic():
-                Link.objects.bulk_create(links)
-            return
-        except IntegrityError:  # a code collision (1 in 10^14): draw again
-            for link in links:
-                link.code = new_code()
-    raise RuntimeError("Could not store short links.")
+def status_callback_url(delivery_id: int) -> str:
+    """Where Twilio reports a delivery's status; our id rides in the signed URL."""
+    return f"{settings.PUBLIC_BASE_URL}/hooks/twilio/status?d={delivery_id}"
 
 
 def voice_url(delivery_id: int) -> str:
