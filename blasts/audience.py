@@ -36,6 +36,12 @@ class Plan:
     voice_fallback_only: bool  # calls only to phones that don't take texts
     email: bool
 
+    def channel_of(self, requested_type: str) -> str:
+        """The channel a requested type goes out on."""
+        if requested_type in TEXT_TYPES:
+            return self.text
+        return "voice" if requested_type in ("voice", "audio") else requested_type
+
     @property
     def channels(self) -> list[str]:
         out = [self.text] if self.text else []

@@ -176,11 +176,13 @@ class BlastResultSerializer(serializers.Serializer):
 
 
 class EstimateResultSerializer(serializers.Serializer):
-    recipients = serializers.DictField(child=serializers.IntegerField(), help_text="Per channel.")
+    recipients = serializers.DictField(child=serializers.IntegerField(), help_text="Per requested type.")
     totalRecipients = serializers.IntegerField()
     segments = serializers.IntegerField(help_text="SMS segments per text (merge fields count as their fallback).")
     encoding = serializers.ChoiceField(choices=["GSM-7", "UCS-2"])
     characters = serializers.IntegerField()
-    cost = serializers.DictField(child=serializers.FloatField(), help_text="Per channel.")
+    cost = serializers.DictField(
+        child=serializers.FloatField(), help_text="Per requested type; sms with media is priced as MMS."
+    )
     total = serializers.FloatField()
     currency = serializers.CharField()

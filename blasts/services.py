@@ -138,13 +138,18 @@ def estimate(*, user: User, data: dict) -> dict:
         unit = Decimal(str(getattr(settings, PRICE_SETTINGS[channel])))
         units = recipients * (info.segments or 1) if channel == "sms" else recipients
         cost[channel] = (unit * units).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    # Shown per requested type ("sms" with media is priced as the MMS it becomes); a channel
+    # two types share (voice and audio) is counted once in the totals.
+    by_type = {t: plan.channel_of(t) for t in data["types"]}
+    if plan.voice_fallback_only:
+        by_type.setdefault("voice", "voice")
     return {
-        "recipients": counts,
+        "recipients": {t: counts[channel] for t, channel in by_type.items()},
         "totalRecipients": sum(counts.values()),
         "segments": info.segments,
         "encoding": info.encoding,
         "characters": info.characters,
-        "cost": {k: float(v) for k, v in cost.items()},
+        "cost": {t: float(cost[channel]) for t, channel in by_type.items()},
         "total": float(sum(cost.values(), Decimal(0))),
         "currency": settings.PRICE_CURRENCY,
     }

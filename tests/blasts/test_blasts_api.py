@@ -194,6 +194,15 @@ def test_estimate_counts_recipients_segments_and_cost(api, audience):
     assert Message.objects.count() == 0
 
 
+@override_settings(PRICE_MMS=0.02, PRICE_VOICE=0.05)
+def test_estimate_is_per_requested_type_and_prices_sms_with_media_as_mms(api, audience):
+    body = api.post(f"{BLASTS}/estimate", {"types": ["sms", "voice", "audio"], "groups": [1], "message": "x",
+                                           "hasMedia": True}).json()  # fmt: skip
+    assert body["recipients"] == {"sms": 4, "voice": 5, "audio": 5}  # one call per phone for voice and audio
+    assert body["cost"] == {"sms": 0.08, "voice": 0.25, "audio": 0.25}
+    assert body["total"] == pytest.approx(0.33) and body["totalRecipients"] == 9
+
+
 def test_estimate_needs_has_media(api, audience):
     response = api.post(f"{BLASTS}/estimate", {"types": ["sms"], "groups": [1]})
     assert response.status_code == 400 and response.json()["message"].startswith("hasMedia")
