@@ -68,7 +68,10 @@ class Command(BaseCommand):
             ],
             "beat": [python, "-m", "celery", "-A", "connext", "beat", "--loglevel", "INFO"],
         }
-        children = {name: subprocess.Popen(argv) for name, argv in procs.items()}
+        # Short links, unsubscribe and callback URLs point at this server unless configured.
+        env = {**os.environ}
+        env.setdefault("PUBLIC_BASE_URL", base)
+        children = {name: subprocess.Popen(argv, env=env) for name, argv in procs.items()}
         stopping = False
 
         def stop(*_):
