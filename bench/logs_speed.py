@@ -127,23 +127,11 @@ def explain(message_id: int) -> None:
             print("\n".join(row[0] for row in cursor.fetchall()), end="\n\n")
 
 
-def time_requests(api_key: str, path: str, query: str, requests: int) -> tuple[float, float, float]:
-    from django.core.wsgi import get_wsgi_application
+def time_path(api_key: str, path: str, query: str, requests: int) -> tuple[float, float, float]:
+    """(mean, p50, p99) in ms of `requests` requests one at a time, in process."""
+    from bench.profile_groups import time_requests
 
-    from bench.profile_groups import call, make_environ
-
-    app = get_wsgi_application()
-    environ = make_environ(path, query, {"Authorization": f"Bearer {api_key}"})
-    for _ in range(5):
-        call(app, environ)
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        status, body = call(app, environ)
-        times.append((time.perf_counter() - started) * 1000)
-        if not status.startswith("200"):
-            fail(f"GET {path}?{query} answered {status}: {body[:300]!r}")
-    times.sort()
+    times = time_requests(path, query, {"Authorization": f"Bearer {api_key}"}, requests, fail)
     return statistics.fmean(times), times[len(times) // 2], times[min(len(times) - 1, math.ceil(len(times) * 0.99) - 1)]
 
 
@@ -169,7 +157,7 @@ def main() -> int:
         (f"/api/v1/logs/{message_id}", "status=failed&limit=100"),
         (f"/api/v1/logs/{message_id}", "limit=100"),
     ):
-        mean, p50, p99 = time_requests(api_key, path, query, args.requests)
+        mean, p50, p99 = time_path(api_key, path, query, args.requests)
         worst = max(worst, p99) if "stats" in path or "failed" in query else worst
         label = "GET " + path.replace(f"/logs/{message_id}", "/logs/{id}") + (f"?{query}" if query else "")
         print(f"{label:<52} {mean:7.1f} {p50:7.1f} {p99:7.1f}")

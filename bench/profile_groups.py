@@ -69,6 +69,26 @@ def call(app, environ: dict) -> tuple[str, bytes]:
     return status[0], body
 
 
+def time_requests(path: str, query: str, headers: dict[str, str], requests: int, fail) -> list[float]:
+    """Milliseconds of `requests` GETs one after the other through Django's WSGI handler (after
+    5 warm-up ones: connections, the key's last_used_at, cached serializer fields), sorted.
+    Anything but a 200 is reported through `fail`."""
+    from django.core.wsgi import get_wsgi_application
+
+    app = get_wsgi_application()
+    environ = make_environ(path, query, headers)
+    for _ in range(5):
+        call(app, environ)
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        status, body = call(app, environ)
+        times.append((time.perf_counter() - started) * 1000)
+        if not status.startswith("200"):
+            fail(f"GET {path}?{query} answered {status}: {body[:300]!r}")
+    return sorted(times)
+
+
 @contextmanager
 def driver_statements():
     """Every statement psycopg sends, Django's or not: [(sql, ms)]."""

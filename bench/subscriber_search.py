@@ -388,24 +388,10 @@ class Timing:
 def time_in_process(api_key: str, keyword: str, group: int, requests: int) -> Timing:
     """Wall time of `requests` requests one after the other through Django's WSGI handler, as gunicorn calls it
     (middleware, auth, rate limit, view, serializer, request_finished): the server's time, no HTTP, no queueing."""
-    from django.core.wsgi import get_wsgi_application
+    from bench.profile_groups import time_requests
 
-    from bench.profile_groups import call, make_environ
-
-    app = get_wsgi_application()
-    environ = make_environ(
-        "/api/v1/subscribers", urlencode({"keyword": keyword, "group": group}), {"Authorization": f"Bearer {api_key}"}
-    )
-    for _ in range(5):  # warm up: connections, the key's last_used_at, cached serializer fields
-        call(app, environ)
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        status, body = call(app, environ)
-        times.append((time.perf_counter() - started) * 1000)
-        if not status.startswith("200"):
-            fail(f"in-process GET /api/v1/subscribers?keyword={keyword} answered {status}: {body[:300]!r}")
-    times.sort()
+    query = urlencode({"keyword": keyword, "group": group})
+    times = time_requests("/api/v1/subscribers", query, {"Authorization": f"Bearer {api_key}"}, requests, fail)
     return Timing(
         requests=requests,
         mean_ms=statistics.fmean(times),
