@@ -36,7 +36,7 @@ from logs import state
 from logs.models import Click, Delivery, Reply
 from logs.signatures import signed_twilio_params
 from subscribers.addresses import InvalidAddress, normalize_phone
-from subscribers.models import BlocklistEntry
+from subscribers.models import BlocklistEntry, Subscriber
 from subscribers.services import blocklist_add
 
 logger = logging.getLogger(__name__)
@@ -194,14 +194,15 @@ def _last_delivery(phone: str) -> dict | None:
 
 
 def _organizations_texting(phone: str) -> list[Organization]:
-    # Twilio enforces an opt-out per sender number, and every organization sends from ours.
-    ids = (
+    """Every organization that has texted the number or keeps it as a subscriber's phone.
+    Twilio enforces an opt-out per sender number, and every organization sends from ours."""
+    texted = (
         Delivery.objects.filter(recipient=phone, channel__in=TEXT_CHANNELS)
         .exclude(sent_at=None)
         .values_list("message__organization_id", flat=True)
-        .distinct()
     )
-    return list(Organization.objects.filter(id__in=ids))
+    kept = Subscriber.objects.filter(phone=phone).values_list("organization_id", flat=True)
+    return list(Organization.objects.filter(Q(id__in=texted) | Q(id__in=kept)))
 
 
 def inbound_sms(*, from_number: str, to_number: str, body: str, sid: str) -> str | None:

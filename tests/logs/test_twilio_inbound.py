@@ -79,6 +79,16 @@ def test_stop_blocks_in_every_organization_that_texts_the_number(client, org, ot
     assert sorted(rows) == sorted([(org.pk, "stop"), (other_org.pk, "stop")])
 
 
+def test_stop_from_a_subscriber_never_texted_yet_blocks_the_number_in_its_organization(client, api, org, other_org):
+    Subscriber.objects.create(organization=org, first="Ada", phone=ADA)
+    assert phone_blocked(api) == 0
+    inbound(client, "Stop")
+    assert phone_blocked(api) == 1
+    assert list(BlocklistEntry.objects.values_list("organization_id", "reason")) == [(org.pk, "stop")]
+    inbound(client, "start")
+    assert phone_blocked(api) == 0
+
+
 def test_start_lifts_the_stop(client, api, org):
     Subscriber.objects.create(organization=org, first="Ada", phone=ADA)
     texted(org)
