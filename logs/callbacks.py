@@ -226,7 +226,9 @@ def inbound_sms(*, from_number: str, to_number: str, body: str, sid: str) -> str
         return None
     last = _last_delivery(phone)
     if keyword in HELP_WORDS:
+        # The organization that texted the number last, else one that keeps it as a subscriber's phone.
         org = Organization.objects.filter(pk=last["message__organization_id"]).first() if last else None
+        org = org or next(iter(_organizations_texting(phone)), None)
         if org is not None and org.help_text.strip():
             return org.help_text.strip()
         return DEFAULT_HELP.format(org=org.name if org else "Connext")

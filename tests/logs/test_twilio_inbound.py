@@ -87,6 +87,9 @@ def test_stop_from_a_subscriber_never_texted_yet_blocks_the_number_in_its_organi
     assert list(BlocklistEntry.objects.values_list("organization_id", "reason")) == [(org.pk, "stop")]
     inbound(client, "start")
     assert phone_blocked(api) == 0
+    org.help_text = "Acme: call 555-0100."
+    org.save()
+    assert "Acme: call 555-0100." in inbound(client, "HELP").content.decode()
 
 
 def test_start_lifts_the_stop(client, api, org):
