@@ -358,8 +358,8 @@ def unsubscribe(token: str) -> str | None:
 def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:
     """Send a message's ready deliveries in leased batches until none is left or time is up.
 
-    Returns "done", "more" (time up: the caller re-enqueues) or "later" (only
-    retries with a backoff remain: re-enqueued for when the first is due).
+    Returns "more" when time is up (the caller re-enqueues), else "done": nothing ready is
+    left, though retries in backoff may be (`next_retry_at` says when the first is due).
     """
     budget = settings.DISPATCH_TASK_SECONDS if budget_seconds is None else budget_seconds
     message = Message.objects.select_related("user").filter(pk=message_id).first()
@@ -377,7 +377,7 @@ def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:
         send_rows(message, renderer, rows, lease)
     else:
         return "more"
-    return "later" if next_retry_at(message_id) else "done"
+    return "done"
 
 
 def next_retry_at(message_id: int) -> dt.datetime | None:

@@ -21,10 +21,8 @@ def dispatch_task(message_id: int) -> str:
     outcome = services.dispatch(message_id)
     if outcome == "more":  # its time slice is up: let other messages' tasks in, then go on
         dispatch_task.delay(message_id)
-    elif outcome == "later":
-        at = services.next_retry_at(message_id)
-        if at is not None:
-            dispatch_task.apply_async(args=[message_id], eta=max(at, timezone.now()))
+    elif (at := services.next_retry_at(message_id)) is not None:  # retries in backoff: wake up for the first
+        dispatch_task.apply_async(args=[message_id], eta=max(at, timezone.now()))
     return outcome
 
 
