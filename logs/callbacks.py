@@ -34,7 +34,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from connext.models import Organization
 from logs import state
 from logs.models import Click, Delivery, Reply
-from logs.signatures import signed_twilio_params
+from logs.signatures import signed_twilio_params, verified_twilio_form
 from subscribers.addresses import InvalidAddress, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
 from subscribers.services import blocklist_add
@@ -49,6 +49,7 @@ TEXT_CHANNELS = ("sms", "mms")
 # Twilio: the recipient has opted out of messages from this number (replied STOP to Twilio).
 TWILIO_OPTED_OUT = "21610"
 # SendGrid retries a batch for up to 72 h; a click seen within this window is not counted again.
+INVALID_TWILIO_SIGNATURE = "Invalid Twilio signature."
 SENDGRID_EVENT_TTL = 7 * 24 * 3600
 
 Status = Delivery.Status
@@ -168,15 +169,28 @@ def _block_opted_out(delivery_ids: list[int]) -> None:
             logger.warning("cannot blocklist %r after Twilio 21610", delivery.recipient, exc_info=True)
 
 
+def _delivery_in(query_string: str) -> int | None:
+    """Our own `?d=<id>` (signed with the URL), read without building request.GET."""
+    return _as_id(dict(parse_qsl(query_string)).get("d", ""))
+
+
 @_post_only
 def twilio_status_view(request):
     params = signed_twilio_params(request)
     if params is None:
-        return _error("Invalid Twilio signature.", 403)
-    # Our own `?d=<id>` (signed with the URL): read without building request.GET.
-    query = dict(parse_qsl(request.META.get("QUERY_STRING", "")))
-    twilio_status(params, _as_id(query.get("d", "")))
+        return _error(INVALID_TWILIO_SIGNATURE, 403)
+    twilio_status(params, _delivery_in(request.META.get("QUERY_STRING", "")))
     return HttpResponse(status=204)
+
+
+def twilio_status_form(url: str, query_string: str, body: bytes, signature: str) -> tuple[int, str | None]:
+    """`twilio_status_view` for `connext.wsgi`'s lean path, which posts the form here without
+    building a request: (HTTP status, error message or None). Same checks, same effect."""
+    params = verified_twilio_form(url, body, signature)
+    if params is None:
+        return 403, INVALID_TWILIO_SIGNATURE
+    twilio_status(params, _delivery_in(query_string))
+    return 204, None
 
 
 # --- Twilio inbound SMS ------------------------------------------------------------
@@ -252,7 +266,7 @@ def inbound_sms(*, from_number: str, to_number: str, body: str, sid: str) -> str
 def twilio_inbound_view(request):
     post = signed_twilio_params(request)
     if post is None:
-        return _error("Invalid Twilio signature.", 403)
+        return _error(INVALID_TWILIO_SIGNATURE, 403)
     sid = post.get("MessageSid") or post.get("SmsSid", "")
     if not sid or not post.get("From"):
         return _error("MessageSid and From are required.", 400)

@@ -20,6 +20,7 @@ from apikeys.models import APIKey
 from connext import celery_app, roles
 from groups.models import Group
 from subscribers.models import Subscriber
+from tests.app_client import AppClient
 from tests.factories import OrganizationFactory, UserFactory, make_api_key
 
 
@@ -83,6 +84,13 @@ def other_api(other_org, client_for) -> ApiClient:
 @pytest.fixture
 def anon() -> ApiClient:
     return ApiClient()
+
+
+@pytest.fixture
+def app_client() -> AppClient:
+    """A test Client through `connext.wsgi.application`, the app gunicorn serves (provider
+    callbacks take lean paths there that Django's test handler would skip)."""
+    return AppClient()
 
 
 SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")

@@ -23,6 +23,12 @@ def twilio_settings():
         yield
 
 
+@pytest.fixture
+def client(app_client):
+    """Twilio reaches the app as gunicorn serves it: `connext.wsgi.application`."""
+    return app_client
+
+
 def call(org, *, ivr=False, media=(), message="Hello {first|there}, school is closed."):
     ada = Subscriber.objects.create(organization=org, first="Ada", phone="+12025550101")
     msg = Message.objects.create(organization=org, types=["voice"], message=message, ivr=ivr, media=list(media),

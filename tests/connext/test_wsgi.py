@@ -1,11 +1,17 @@
-"""The WSGI application routes provider callbacks to a handler without the browser middleware."""
+"""The WSGI application routes provider callbacks to a handler without the browser middleware,
+and Twilio status callbacks to a path without Django's request handling."""
 
 import io
 import sys
+from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
 
 from connext.wsgi import application
+from logs import callbacks
+from logs.models import Delivery, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +40,69 @@ def test_callbacks_answer_without_session_or_frame_headers():
 def test_everything_else_keeps_the_full_stack():
     status, headers, _ = call("/healthz")
     assert status.startswith(("200", "503")) and headers.get("X-Frame-Options") == "DENY"
+
+
+# Twilio status callbacks: a plain form POST is answered without Django's request handling.
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def signed(settings):
+    settings.TWILIO_AUTH_TOKEN, settings.PUBLIC_BASE_URL = "wsgi-token", "https://cnxt.example"
+
+    def post(client, path, params):
+        signature = RequestValidator("wsgi-token").compute_signature("https://cnxt.example" + path, params)
+        return client.post(path, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
+
+    return post
+
+
+def sending(org) -> Delivery:
+    message = Message.objects.create(organization=org, types=["sms"], message="Hi", fanned_out_at=timezone.now())
+    return Delivery.objects.create(message=message, channel="sms", recipient="+12025550101", status="sending")
+
+
+def test_a_signed_status_callback_is_applied(app_client, org, signed):
+    delivery = sending(org)
+    response = signed(
+        app_client, f"/hooks/twilio/status?d={delivery.pk}", {"MessageSid": "SM1", "MessageStatus": "sent"}
+    )
+    assert response.status_code == 204 and response.content == b""
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "SM1") and delivery.sent_at
+
+
+def test_a_form_with_a_charset_is_still_a_form(app_client, org, signed):
+    delivery = sending(org)
+    path, params = f"/hooks/twilio/status/?d={delivery.pk}", {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    signature = RequestValidator("wsgi-token").compute_signature("https://cnxt.example" + path, params)
+    response = app_client.post(path, urlencode(params), content_type=f"{FORM}; charset=utf-8",
+                               HTTP_X_TWILIO_SIGNATURE=signature)  # fmt: skip
+    assert response.status_code == 204
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+
+
+def test_an_error_is_logged_and_answered_500_json(app_client, org, signed, monkeypatch, caplog):
+    delivery = sending(org)
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(callbacks, "twilio_status", broken)
+    response = signed(
+        app_client, f"/hooks/twilio/status?d={delivery.pk}", {"MessageSid": "SM1", "MessageStatus": "sent"}
+    )
+    assert response.status_code == 500 and response.json() == {"message": "Internal server error."}
+    assert any(r.name == "django.request" and r.exc_info for r in caplog.records)
+    monkeypatch.undo()
+    again = signed(app_client, f"/hooks/twilio/status?d={delivery.pk}", {"MessageSid": "SM1", "MessageStatus": "sent"})
+    assert again.status_code == 204
+
+
+def test_other_requests_get_djangos_answers(app_client, signed):
+    assert app_client.get("/hooks/twilio/status").status_code == 405
+    oversized = app_client.post("/hooks/twilio/status", "a=" + "b" * (3 << 20), content_type=FORM,
+                                HTTP_X_TWILIO_SIGNATURE="x")  # fmt: skip
+    assert oversized.status_code == 400 and oversized.json()["message"]
