@@ -350,8 +350,7 @@ def unsubscribe(token: str) -> str | None:
     org = Organization.objects.filter(pk=data["o"]).first()
     if org is None:
         return None
-    if not BlocklistEntry.objects.filter(organization=org, recipient=data["e"]).exists():
-        blocklist_add(organization=org, recipient=data["e"], reason=BlocklistEntry.Reason.STOP)
+    blocklist_add(organization=org, recipient=data["e"], reason=BlocklistEntry.Reason.STOP)
     return data["e"]
 
 

@@ -5,6 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**53 - 1  # the largest integer every JSON client reads exactly; far below SQL's bigint
 
 
 def _int_param(request, name: str, default: int, low: int, high: int | None) -> int:
@@ -26,7 +27,7 @@ class LimitOffsetPagination(pagination.BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.limit = _int_param(request, "limit", self.default_limit, 1, MAX_LIMIT)
-        self.offset = _int_param(request, "offset", 0, 0, None)
+        self.offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
         rows = list(queryset[self.offset : self.offset + self.limit])
         if rows and len(rows) < self.limit:
             self.count = self.offset + len(rows)  # a short page is the last one: no COUNT needed
@@ -56,6 +57,6 @@ class LimitOffsetPagination(pagination.BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "Rows to skip (default 0).",
-                "schema": {"type": "integer", "minimum": 0, "default": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
             },
         ]

@@ -1,5 +1,7 @@
 from django.db import models
 
+MAX_NUMBER = 2**31 - 1  # a PositiveIntegerField's ceiling: no group has a larger number
+
 
 class Group(models.Model):
     """A numbered list of subscribers; requests refer to groups by `number`, paths by `id`."""

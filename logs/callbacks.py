@@ -18,6 +18,7 @@ import functools
 import ipaddress
 import json
 import logging
+import string
 from collections import defaultdict
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -37,13 +38,14 @@ from logs.models import Click, Delivery, Reply
 from logs.signatures import signed_twilio_params, verified_twilio_form
 from subscribers.addresses import InvalidAddress, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
-from subscribers.services import blocklist_add
+from subscribers.services import blocklist_add, blocklist_lift_stop
 
 logger = logging.getLogger(__name__)
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP"})
+KEYWORD_PADDING = string.whitespace + string.punctuation
 DEFAULT_HELP = "{org}: reply STOP to unsubscribe, START to subscribe again. Msg & data rates may apply."
 TEXT_CHANNELS = ("sms", "mms")
 # Twilio: the recipient has opted out of messages from this number (replied STOP to Twilio).
@@ -220,23 +222,23 @@ def _organizations_texting(phone: str) -> list[Organization]:
 
 
 def inbound_sms(*, from_number: str, to_number: str, body: str, sid: str) -> str | None:
-    """An SMS a recipient sent us. Keywords (case-insensitive, trimmed): STOP and its synonyms
-    block the number (reason `stop`) in every organization that texts it; START and its synonyms
-    lift those `stop` entries (never manual, bounce or complaint ones); HELP returns the help text
+    """An SMS a recipient sent us. Keywords (the whole message, case-insensitive, spaces and
+    punctuation around it ignored: "Stop." is a STOP): STOP and its synonyms block the number
+    (reason `stop`) in every organization that texts it; START and its synonyms lift those
+    `stop` entries (a manual block under one stays; bounces and complaints too); HELP returns the help text
     to answer with. Anything else is stored once per MessageSid as a Reply to the last delivery
     sent to the number. Idempotent: Twilio may post the same message again."""
     try:
         phone = normalize_phone(from_number)
     except InvalidAddress:
         phone = from_number.strip()  # a short code or sender name: nothing to block or match
-    keyword = body.strip().upper()
+    keyword = body.strip(KEYWORD_PADDING).upper()
     if keyword in STOP_WORDS:
         for org in _organizations_texting(phone):
             blocklist_add(organization=org, recipient=phone, reason=BlocklistEntry.Reason.STOP)
         return None
     if keyword in START_WORDS:
-        stops = BlocklistEntry.objects.filter(recipient=phone, reason=BlocklistEntry.Reason.STOP)
-        stops.filter(organization__in=_organizations_texting(phone)).delete()
+        blocklist_lift_stop(phone=phone, organizations=_organizations_texting(phone))
         return None
     last = _last_delivery(phone)
     if keyword in HELP_WORDS:

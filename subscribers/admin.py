@@ -189,7 +189,7 @@ class BlocklistEntryAdmin(OrgScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.reason = BlocklistEntry.Reason.MANUAL  # type was set from the recipient by the form
+            obj.reason, obj.manual = BlocklistEntry.Reason.MANUAL, True  # type was set from the recipient by the form
         super().save_model(request, obj, form, change)
 
     def has_change_permission(self, request, obj=None):

@@ -81,6 +81,11 @@ class BlocklistEntry(models.Model):
     recipient = models.CharField(max_length=254, help_text="E.164 phone or lower-case email.")
     type = models.CharField(max_length=5, choices=Type.choices)
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.MANUAL)
+    manual = models.BooleanField(
+        default=False,
+        help_text="Blocked by hand too: when the recipient opts back in (START), the entry becomes a manual "
+        "one instead of going away.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 
 from connext.errors import ApplicationError
 from connext.models import Organization
-from groups.models import Group
+from groups.models import MAX_NUMBER, Group
 from subscribers.addresses import InvalidAddress, classify_recipient
 from subscribers.models import BlocklistEntry, Subscriber
 
@@ -13,7 +13,8 @@ CONTACT_FIELDS = ("first", "last", "phone", "email", "address", "city", "state",
 
 def groups_for_numbers(org: Organization, numbers: list[int], *, field: str = "groups") -> list[Group]:
     """The organization's groups with these numbers; an unknown number is a 400 naming `field`."""
-    found = {g.number: g for g in Group.objects.filter(organization=org, number__in=set(numbers))}
+    possible = {n for n in numbers if n <= MAX_NUMBER}  # the database cannot even compare larger ones
+    found = {g.number: g for g in Group.objects.filter(organization=org, number__in=possible)}
     unknown = sorted(set(numbers) - set(found))
     if unknown:
         raise ApplicationError(f"Unknown group number(s): {', '.join(map(str, unknown))}.", field=field)
@@ -79,12 +80,37 @@ def parse_recipient(org: Organization, raw: str) -> tuple[str, str]:
 def blocklist_add(
     *, organization: Organization, recipient: str, reason: str = BlocklistEntry.Reason.MANUAL
 ) -> BlocklistEntry:
-    """Block a phone or email (idempotent: an existing entry is returned unchanged)."""
+    """Block a phone or email; idempotent.
+
+    The recipient's own opt-out (STOP, bounce, complaint) outranks a manual block: it replaces
+    the reason of a manual entry, so that the entry can no longer be removed through the API,
+    and a manual block of an opted-out address keeps the opt-out's reason. Either way the
+    entry remembers the manual block (`manual`): when the recipient opts back in (START), it
+    falls back to it (`blocklist_lift_stop`)."""
     kind, address = parse_recipient(organization, recipient)
-    entry, _ = BlocklistEntry.objects.get_or_create(
-        organization=organization, recipient=address, defaults={"type": kind, "reason": reason}
+    manual = reason == BlocklistEntry.Reason.MANUAL
+    entry, created = BlocklistEntry.objects.get_or_create(
+        organization=organization, recipient=address, defaults={"type": kind, "reason": reason, "manual": manual}
     )
+    if created:
+        return entry
+    entries = BlocklistEntry.objects.filter(pk=entry.pk)
+    if manual:
+        entries.filter(manual=False).update(manual=True)
+    else:  # conditional: a concurrent opt-out that got there first keeps its reason
+        entries.filter(reason=BlocklistEntry.Reason.MANUAL).update(reason=reason, manual=True)
+    entry.refresh_from_db()
     return entry
+
+
+def blocklist_lift_stop(*, phone: str, organizations) -> None:
+    """The recipient texted START: their `stop` entries in these organizations go away, or
+    fall back to the manual block they replaced. Bounces and complaints stay."""
+    stops = BlocklistEntry.objects.filter(
+        recipient=phone, reason=BlocklistEntry.Reason.STOP, organization__in=organizations
+    )
+    stops.filter(manual=True).update(reason=BlocklistEntry.Reason.MANUAL)
+    stops.filter(manual=False).delete()
 
 
 @transaction.atomic

@@ -43,6 +43,11 @@ def test_offset_past_the_end_is_an_empty_page_with_the_total(api, thirty_groups)
     assert response["X-Total-Count"] == "30"
 
 
+def test_the_largest_offset_is_an_empty_page(api, thirty_groups):
+    response = api.get("/api/v1/logs", {"offset": 2**53 - 1, "limit": 1000})
+    assert response.status_code == 200 and response.json() == []
+
+
 def test_empty_list_has_zero_total(api):
     response = api.get("/api/v1/groups")
     assert response.json() == []
@@ -60,6 +65,7 @@ def test_empty_list_has_zero_total(api):
         ({"limit": ""}, "limit"),
         ({"offset": -1}, "offset"),
         ({"offset": "x"}, "offset"),
+        ({"offset": 2**63}, "offset"),  # past SQL's bigint: a 400, not a database error
     ],
 )
 def test_out_of_range_or_non_integer_is_400(api, params, field):

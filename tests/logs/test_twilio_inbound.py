@@ -55,7 +55,10 @@ def blocklist(api) -> dict[str, str]:
     return {row["recipient"]: row["reason"] for row in api.get("/api/v1/blocklist").json()}
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", "  Stop \n", "STOPALL", "unsubscribe", "Cancel", "END", "quit"])
+@pytest.mark.parametrize(
+    "word",
+    ["STOP", "stop", "  Stop \n", "Stop.", "STOP!!", '"stop"', "STOPALL", "unsubscribe", "Cancel", "END", "quit"],
+)
 def test_stop_words_block_the_number(client, api, org, word):
     Subscriber.objects.create(organization=org, first="Ada", phone=ADA)
     texted(org)
@@ -103,11 +106,23 @@ def test_start_lifts_the_stop(client, api, org):
         assert phone_blocked(api) == 0 and blocklist(api) == {}
 
 
-def test_start_never_lifts_a_manual_block(client, api, org):
+def test_stop_outranks_a_manual_block_and_start_falls_back_to_it(client, api, org):
     Subscriber.objects.create(organization=org, first="Ada", phone=ADA)
     texted(org)
     blocklist_add(organization=org, recipient=ADA)
-    inbound(client, "STOP")  # already blocked: stays manual
+    inbound(client, "STOP")  # the recipient's own opt-out: no longer removable through the API
+    assert blocklist(api) == {ADA: "stop"}
+    assert api.delete("/api/v1/blocklist", {"recipient": ADA}).status_code == 400
+    inbound(client, "START")  # lifts the opt-out, not the manual block under it
+    assert phone_blocked(api) == 1 and blocklist(api) == {ADA: "manual"}
+    assert api.delete("/api/v1/blocklist", {"recipient": ADA}).status_code == 204
+
+
+def test_a_manual_block_of_an_opted_out_number_outlives_start(client, api, org):
+    Subscriber.objects.create(organization=org, first="Ada", phone=ADA)
+    texted(org)
+    inbound(client, "STOP")
+    assert api.post("/api/v1/blocklist", {"recipient": ADA}).json()["reason"] == "stop"
     inbound(client, "START")
     assert phone_blocked(api) == 1 and blocklist(api) == {ADA: "manual"}
 
@@ -139,6 +154,13 @@ def test_a_reply_is_stored_once_on_the_last_text_sent_to_the_number(client, org,
     reply = Reply.objects.get()
     assert (reply.delivery_id, reply.organization_id, reply.body) == (last.pk, other_org.pk, "See you at 3")
     assert (reply.from_number, reply.to_number) == (ADA, OUR_NUMBER)
+
+
+def test_a_keyword_inside_a_sentence_is_a_reply(client, org):
+    texted(org)
+    inbound(client, "Please stop texting me on Sundays")
+    assert not BlocklistEntry.objects.exists()
+    assert Reply.objects.get().body == "Please stop texting me on Sundays"
 
 
 def test_a_formatted_sender_is_matched_as_e164(client, org):

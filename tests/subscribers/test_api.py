@@ -136,6 +136,12 @@ def test_unknown_group_number_is_400_and_writes_nothing(api, groups):
     assert not Subscriber.objects.exists()
 
 
+def test_a_group_number_past_any_database_integer_is_unknown(api, groups):
+    response = api.post("/api/v1/subscribers", {"phone": "2025550143", "groups": [2**63]})
+    assert response.status_code == 400
+    assert response.json()["message"] == f"groups: Unknown group number(s): {2**63}."
+
+
 def test_another_organizations_group_number_is_unknown(api, other_org):
     GroupFactory(organization=other_org, number=5)
     assert api.post("/api/v1/subscribers", {"phone": "2025550143", "groups": [5]}).status_code == 400
