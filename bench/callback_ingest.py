@@ -144,25 +144,8 @@ def drop_previous_runs() -> None:
         Message.objects.filter(organization__name=ORG_NAME).delete()
 
 
-# Diagnostics: what the app's settings cost this endpoint (the product runs connext.settings as is).
-LIGHT_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "connext.middleware.APIResponseHeadersMiddleware",
-    "django.middleware.common.CommonMiddleware",
-]
-
-
-def start_gunicorn(port: int, args, workdir: Path) -> subprocess.Popen:
-    """bench.api_latency's gunicorn, on bench.settings or on a variant of it (diagnostic flags)."""
-    settings_module = "bench.settings"
-    if args.light_middleware or args.no_health_checks:
-        lines = ["from bench.settings import *  # noqa: F403"]
-        if args.light_middleware:
-            lines.append(f"MIDDLEWARE = {LIGHT_MIDDLEWARE!r}")
-        if args.no_health_checks:
-            lines.append('DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405')
-        (workdir / "callback_ingest_settings.py").write_text("\n".join(lines) + "\n")
-        settings_module = "callback_ingest_settings"
+def start_gunicorn(port: int, args) -> subprocess.Popen:
+    """gunicorn on bench.settings (the app's settings), with gunicorn.conf.py as the app runs it."""
     command = [
         sys.executable, "-m", "gunicorn", "connext.wsgi:application", "--bind", f"127.0.0.1:{port}",
         "--workers", str(args.workers), "--worker-class", args.worker_class, "--log-level", "warning",
@@ -170,7 +153,7 @@ def start_gunicorn(port: int, args, workdir: Path) -> subprocess.Popen:
     ]  # fmt: skip
     if args.threads:
         command += ["--threads", str(args.threads)]
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{workdir}", "DJANGO_SETTINGS_MODULE": settings_module}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "bench.settings"}
     return subprocess.Popen(command, cwd=REPO, env=env)
 
 
@@ -293,10 +276,6 @@ def main() -> int:
         action="store_true",
         help="diagnostic: disable the running-totals trigger on logs_delivery during the run (re-enabled after)",
     )
-    parser.add_argument(
-        "--light-middleware", action="store_true", help="diagnostic: only Security, APIResponseHeaders, Common"
-    )
-    parser.add_argument("--no-health-checks", action="store_true", help="diagnostic: CONN_HEALTH_CHECKS off")
     parser.add_argument("--raw", action="store_true", help="also print wrk's own output")
     parser.add_argument("--strict", action="store_true", help="exit 3 when the target is missed")
     args = parser.parse_args()
@@ -339,7 +318,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     results: list[Result] = []
     cpu_ceilings: list[float] = []
-    proc = start_gunicorn(port, args, workdir)
+    proc = start_gunicorn(port, args)
     try:
         wait_until_up(proc, f"{base}/healthz")
         print(f"gunicorn pid {proc.pid} on {base}: {args.workers} {args.worker_class} worker(s)"
@@ -391,9 +370,6 @@ def main() -> int:
     if args.floor:
         print(f"floor (unsigned, 403, no database): {floor.rps:.1f}/s  p99 {floor.p99_ms:.2f} ms; "
               f"callbacks reach {total.rps / floor.rps:.0%} of it")  # fmt: skip
-    for flag in ("light_middleware", "no_health_checks"):
-        if getattr(args, flag):
-            print(f"(diagnostic: --{flag.replace('_', '-')})")
     if args.without_count_triggers:
         print("(measured WITHOUT the logs_delivery running-totals trigger: a diagnostic, not the product)")
     print(f"CPU ceiling on {CORES} dedicated cores (gunicorn + PostgreSQL backends + wrk): "
