@@ -218,10 +218,13 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
             return cursor.rowcount
     # Bound server-side and prepared: PostgreSQL parses and plans each of these statements
     # once per connection, not once per callback (Django's client-side binding cursors
-    # never prepare). Errors still go through Django's wrapper, which marks the connection.
+    # never prepare), unless the database OPTIONS turn prepared statements off
+    # (`prepare_threshold: None`, e.g. behind an old pgbouncer). Errors still go through
+    # Django's wrapper, which marks the connection.
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_ONE_CALLBACK_SQL[status], params, prepare=True)
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(_ONE_CALLBACK_SQL[status], params, prepare=raw.prepare_threshold is not None)
         return cursor.rowcount
 
 
