@@ -83,6 +83,7 @@ class BlocklistEntry(models.Model):
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.MANUAL)
     manual = models.BooleanField(
         default=False,
+        db_default=False,  # rows inserted with SQL (bench/) get it too
         help_text="Blocked by hand too: when the recipient opts back in (START), the entry becomes a manual "
         "one instead of going away.",
     )

@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
             name="manual",
             field=models.BooleanField(
                 default=False,
+                db_default=False,
                 help_text="Blocked by hand too: when the recipient opts back in (START), the entry becomes a manual "
                 "one instead of going away.",
             ),
