@@ -3,7 +3,8 @@
 - `POST /hooks/twilio/voice/{delivery id}`: the TwiML of a call (Twilio-signed);
   with `Digits`, the IVR keypress is recorded on the delivery;
 - `GET /l/{code}`: a short link, recorded as a click and redirected;
-- `GET|POST /u/{token}`: an email's unsubscribe link (and RFC 8058 one-click).
+- `GET|POST /u/{token}`: an email's unsubscribe link: GET asks, POST (the page's button, or
+  RFC 8058 one-click) unsubscribes.
 """
 
 from django.db.models import F
@@ -72,11 +73,19 @@ def short_link(request, code: str):
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str):
-    email = services.unsubscribe(token)
-    if email is None:
+    """GET asks (mail scanners fetch every link of a message: a GET must change nothing);
+    POST unsubscribes, from that page's button or a mail client's one-click (RFC 8058)."""
+    target = services.unsubscribe_target(token)
+    if target is None:
         return HttpResponse("This unsubscribe link is not valid.", status=404, content_type="text/plain")
-    if request.method == "POST":  # one-click (List-Unsubscribe-Post): no page to show
-        return HttpResponse(status=200)
+    org, email = target
+    if request.method == "GET":
+        return HttpResponse(
+            f"<!doctype html><title>Unsubscribe</title><p>Stop all email from {escape(org.name)} to "
+            f'{escape(email)}?</p><form method="post"><button type="submit">Unsubscribe</button></form>'
+        )
+    services.unsubscribe(token)
     return HttpResponse(
-        f"<!doctype html><title>Unsubscribed</title><p>{escape(email)} will receive no more email from us.</p>"
+        f"<!doctype html><title>Unsubscribed</title><p>{escape(email)} will receive no more email from "
+        f"{escape(org.name)}.</p>"
     )

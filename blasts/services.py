@@ -337,8 +337,9 @@ def unsubscribe_url(organization_id: int, email: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}/u/{token}"
 
 
-def unsubscribe(token: str) -> str | None:
-    """Put the address of a signed unsubscribe token on its organization's blocklist."""
+def unsubscribe_target(token: str):
+    """(organization, email) of a signed unsubscribe token; None when forged or the
+    organization is gone."""
     from django.core import signing
 
     from connext.models import Organization
@@ -348,10 +349,17 @@ def unsubscribe(token: str) -> str | None:
     except signing.BadSignature:
         return None
     org = Organization.objects.filter(pk=data["o"]).first()
-    if org is None:
+    return None if org is None else (org, data["e"])
+
+
+def unsubscribe(token: str) -> str | None:
+    """Put the address of a signed unsubscribe token on its organization's blocklist."""
+    target = unsubscribe_target(token)
+    if target is None:
         return None
-    blocklist_add(organization=org, recipient=data["e"], reason=BlocklistEntry.Reason.STOP)
-    return data["e"]
+    org, email = target
+    blocklist_add(organization=org, recipient=email, reason=BlocklistEntry.Reason.STOP)
+    return email
 
 
 def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:

@@ -218,10 +218,14 @@ def test_email_unsubscribe_link_blocklists_the_address(api, audience, run_jobs, 
 
     url = unsubscribe_url(delivery.message.organization_id, "ada@example.com")
     path = url.split("://", 1)[1].split("/", 1)[1]
-    assert client.get(f"/{path}").status_code == 200
+    page = client.get(f"/{path}")  # what a mail scanner fetches too: it only asks
+    assert page.status_code == 200 and b'<form method="post">' in page.content
+    assert not BlocklistEntry.objects.exists()
+    assert client.post(f"/{path}").status_code == 200  # the page's button
     entry = BlocklistEntry.objects.get(recipient="ada@example.com")
     assert entry.reason == "stop"
-    assert client.post(f"/{path}").status_code == 200  # one-click, twice: still one entry
+    one_click = client.post(f"/{path}", "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    assert one_click.status_code == 200  # RFC 8058, after the button: still one entry
     assert BlocklistEntry.objects.filter(recipient="ada@example.com").count() == 1
     assert api.get("/api/v1/subscribers", {"keyword": "ada@example.com"}).json()[0]["emailBlocked"] == 1
     assert client.get("/u/forged-token").status_code == 404
