@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpResponse, JsonResponse
@@ -52,7 +51,6 @@ TEXT_CHANNELS = ("sms", "mms")
 TWILIO_OPTED_OUT = "21610"
 # SendGrid retries a batch for up to 72 h; a click seen within this window is not counted again.
 INVALID_TWILIO_SIGNATURE = "Invalid Twilio signature."
-SENDGRID_EVENT_TTL = 7 * 24 * 3600
 
 Status = Delivery.Status
 
@@ -337,7 +335,7 @@ def sendgrid_events(events: list) -> dict[str, int]:
     `open`, `processed`, `deferred` and unknown events are accepted and ignored.
 
     Idempotent across SendGrid's whole-batch retries: statuses and the blocklist are by nature;
-    a click is counted once per `sg_event_id` (remembered in the cache for SENDGRID_EVENT_TTL).
+    a click is counted once per `sg_event_id` (stored with the click, unique).
     Events for deliveries we do not know are skipped. Returns counts per kind of outcome."""
     events = [e for e in events if isinstance(e, dict) and isinstance(e.get("event"), str)]
     ids, message_ids = set(), set()
@@ -360,7 +358,7 @@ def sendgrid_events(events: list) -> dict[str, int]:
 
     statuses: dict[str, dict[int, tuple]] = defaultdict(dict)
     blocks: set[tuple[int, str, str]] = set()
-    clicks: list[tuple[str, Click]] = []
+    clicks: list[Click] = []
     for event in events:
         kind = event["event"]
         message_id = str(event.get("sg_message_id", "")).split(".")[0]
@@ -385,11 +383,12 @@ def sendgrid_events(events: list) -> dict[str, int]:
         elif kind == "click":
             click = Click(
                 delivery_id=row["id"],
+                event_id=str(event.get("sg_event_id", ""))[:100],
                 url=str(event.get("url", "")),
                 ip=_ip(event.get("ip")),
                 user_agent=str(event.get("useragent", ""))[:255],
             )
-            clicks.append((str(event.get("sg_event_id", "")), click))
+            clicks.append(click)
         if status is not None:
             earlier = statuses[status].get(row["id"])
             if earlier is None or at < earlier[1]:
@@ -398,26 +397,12 @@ def sendgrid_events(events: list) -> dict[str, int]:
             blocks.add((row["message__organization_id"], row["recipient"], block))
 
     counts = defaultdict(int)
-    marked: list[str] = []
-    try:
-        with transaction.atomic():
-            for status in (Status.SENT, Status.DELIVERED, Status.FAILED):  # the machine's order
-                counts[status] += state.apply_callbacks(status, list(statuses[status].values()), provider="sendgrid")
-            _block_all(blocks)
-            counts["blocked"] = len(blocks)
-            new = []
-            for event_id, click in clicks:
-                key = f"sendgrid-event:{event_id}"
-                if event_id and not cache.add(key, 1, SENDGRID_EVENT_TTL):
-                    continue  # counted when SendGrid first posted this batch
-                if event_id:
-                    marked.append(key)
-                new.append(click)
-            _count_clicks(new)
-            counts["clicks"] = len(new)
-    except Exception:
-        cache.delete_many(marked)  # rolled back: a retry must count these clicks
-        raise
+    with transaction.atomic():
+        for status in (Status.SENT, Status.DELIVERED, Status.FAILED):  # the machine's order
+            counts[status] += state.apply_callbacks(status, list(statuses[status].values()), provider="sendgrid")
+        _block_all(blocks)
+        counts["blocked"] = len(blocks)
+        counts["clicks"] = _count_clicks(clicks)
     return dict(counts)
 
 
@@ -430,18 +415,31 @@ def _block_all(blocks: set[tuple[int, str, str]]) -> None:
             logger.warning("cannot blocklist %r (%s)", recipient, reason, exc_info=True)
 
 
-def _count_clicks(clicks: list[Click]) -> None:
-    if not clicks:
-        return
-    Click.objects.bulk_create(clicks)
-    per_delivery: dict[int, int] = defaultdict(int)
+def _count_clicks(clicks: list[Click]) -> int:
+    """Store the clicks not stored yet (by event id) and add them to their deliveries' `clicks`.
+    Returns how many were new. A concurrent post of the same events fails on the unique event
+    id and rolls back; SendGrid then retries, and they are found stored."""
+    event_ids = {click.event_id for click in clicks if click.event_id}
+    seen = set(Click.objects.filter(event_id__in=event_ids).values_list("event_id", flat=True)) if event_ids else set()
+    new = []
     for click in clicks:
+        if click.event_id:
+            if click.event_id in seen:
+                continue  # counted when SendGrid first posted it
+            seen.add(click.event_id)
+        new.append(click)
+    if not new:
+        return 0
+    Click.objects.bulk_create(new)
+    per_delivery: dict[int, int] = defaultdict(int)
+    for click in new:
         per_delivery[click.delivery_id] += 1
     by_count: dict[int, list[int]] = defaultdict(list)
     for delivery_id, n in per_delivery.items():
         by_count[n].append(delivery_id)
     for n, delivery_ids in by_count.items():  # one UPDATE per distinct count, usually one
         Delivery.objects.filter(id__in=delivery_ids).update(clicks=F("clicks") + n)
+    return len(new)
 
 
 @_post_only

@@ -140,6 +140,15 @@ class Click(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
+    event_id = models.CharField(
+        max_length=100, blank=True, help_text="The provider's id of the click event (SendGrid's sg_event_id)."
+    )
+
+    class Meta:
+        constraints = [
+            # SendGrid retries whole batches: a click event is counted once, whatever the cache holds.
+            models.UniqueConstraint(fields=["event_id"], condition=~models.Q(event_id=""), name="click_event_once"),
+        ]
 
     def __str__(self) -> str:
         return f"click on {self.link_id} at {self.created_at:%Y-%m-%d %H:%M}"

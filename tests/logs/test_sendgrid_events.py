@@ -8,6 +8,7 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
@@ -131,6 +132,16 @@ def test_clicks_are_counted_once_per_event(client, api, org):
     assert (clicks[0].ip, clicks[0].user_agent) == ("203.0.113.9", "Mozilla/5.0")
     post(client, [event(d, "click", url="https://acme.example/menu")])  # a new click
     assert row(d).clicks == 3
+
+
+def test_a_click_repeated_within_one_batch_or_after_a_cache_flush_counts_once(client, api, org):
+    d = email(org)
+    click = event(d, "click", url="https://acme.example/menu")
+    assert post(client, [click, click]).status_code == 204
+    cache.clear()  # Redis restarted without persistence: the database still knows the event
+    assert post(client, [click]).status_code == 204
+    assert row(d).clicks == 1
+    assert api.get(f"/api/v1/logs/{d.message_id}/stats").json()["clicks"] == 1
 
 
 def test_the_message_id_finds_a_delivery_without_the_custom_arg(client, org):
