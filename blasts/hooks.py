@@ -12,7 +12,7 @@ from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from blasts import rendering, services
 from blasts.audience import is_audio
@@ -56,9 +56,12 @@ def twilio_voice(request, delivery_id: int):
     )
 
 
-@require_GET
+@require_safe
 def short_link(request, code: str):
+    """302 to the original URL. A GET is a click; a HEAD (link checkers, previews) only answers."""
     link = get_object_or_404(Link.objects.only("id", "url", "delivery_id"), code=code)
+    if request.method == "HEAD":
+        return HttpResponseRedirect(link.url)
     Click.objects.create(
         link=link,
         delivery_id=link.delivery_id,

@@ -148,6 +148,8 @@ def test_shortened_links_redirect_and_count_clicks_per_delivery(api, audience, r
     assert sends()["+12025550103"].body != text  # one link per delivery
     redirect = client.get(f"/l/{match.group(1)}")
     assert redirect.status_code == 302 and redirect["Location"] == "https://school.example/menu?week=2"
+    checked = client.head(f"/l/{match.group(1)}")  # a link checker: answered, not a click
+    assert checked.status_code == 302 and checked["Location"] == "https://school.example/menu?week=2"
     delivery = Delivery.objects.get(message_id=response.json()["id"], recipient="+12025550101")
     assert delivery.clicks == 1 and Click.objects.filter(delivery=delivery).count() == 1
     assert client.get("/l/nope1234").status_code == 404
