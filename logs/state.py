@@ -166,41 +166,40 @@ def apply_callbacks(status: str, rows: Sequence[tuple[int, dt.datetime, str, str
         return 0
     if len(rows) == 1:
         return _apply_one_callback(status, rows[0], provider)
-    sets = ["status = %s", "updated_at = %s", "lease_expires_at = NULL"]
-    params: list = [status, timezone.now()]
-    if status in (SENT, DELIVERED):
-        sets.append("sent_at = COALESCE(sent_at, v.column2)")
-    if status == DELIVERED:
-        sets.append("delivered_at = COALESCE(delivered_at, v.column2)")
-    if status == FAILED:
-        sets += ["error_code = v.column4", "error_message = v.column5"]
-    sets += [
-        "provider = CASE WHEN provider = '' THEN %s ELSE provider END",
-        "provider_id = CASE WHEN provider_id = '' THEN v.column3 ELSE provider_id END",
-    ]
-    params.append(provider)
+    sets = _callback_sets(
+        status, now="%s", at="v.column2", provider_id="v.column3", code="v.column4", text="v.column5", provider="%s"
+    )
     predecessors = CALLBACK_PREDECESSORS[status]
     where = "status IN (" + ", ".join(["%s"] * len(predecessors)) + ")"
-    return _update_with_values(", ".join(sets), params, rows, where, list(predecessors))
+    return _update_with_values(sets, [timezone.now(), provider], rows, where, list(predecessors))
+
+
+def _callback_sets(status: str, *, now: str, at: str, provider_id: str, code: str, text: str, provider: str) -> str:
+    """The SET list of apply_callbacks' UPDATEs; each keyword is the SQL of that value."""
+    sets = [f"status = '{status}'", f"updated_at = {now}", "lease_expires_at = NULL"]
+    if status in (SENT, DELIVERED):
+        sets.append(f"sent_at = COALESCE(sent_at, {at})")
+    if status == DELIVERED:
+        sets.append(f"delivered_at = COALESCE(delivered_at, {at})")
+    if status == FAILED:
+        sets += [f"error_code = {code}", f"error_message = {text}"]
+    sets += [
+        f"provider = CASE WHEN provider = '' THEN {provider} ELSE provider END",
+        f"provider_id = CASE WHEN provider_id = '' THEN {provider_id} ELSE provider_id END",
+    ]
+    return ", ".join(sets)
 
 
 # apply_callbacks for one delivery (a Twilio status callback): the same rules, a plain UPDATE
 # by primary key, one statement per status with the status and its predecessors (our
 # constants) written in. Joining a one-row VALUES list cost ~0.3 ms more of the database.
 def _one_callback_sql(status: str) -> str:
-    sets = [f"status = '{status}'", "updated_at = %(now)s", "lease_expires_at = NULL"]
-    if status in (SENT, DELIVERED):
-        sets.append("sent_at = COALESCE(sent_at, %(at)s)")
-    if status == DELIVERED:
-        sets.append("delivered_at = COALESCE(delivered_at, %(at)s)")
-    if status == FAILED:
-        sets += ["error_code = %(code)s", "error_message = %(text)s"]
-    sets += [
-        "provider = CASE WHEN provider = '' THEN %(provider)s ELSE provider END",
-        "provider_id = CASE WHEN provider_id = '' THEN %(provider_id)s ELSE provider_id END",
-    ]
+    sets = _callback_sets(
+        status, now="%(now)s", at="%(at)s", provider_id="%(provider_id)s", code="%(code)s", text="%(text)s",
+        provider="%(provider)s",
+    )  # fmt: skip
     predecessors = ", ".join(f"'{p}'" for p in CALLBACK_PREDECESSORS[status])
-    return f"UPDATE logs_delivery SET {', '.join(sets)} WHERE id = %(id)s AND status IN ({predecessors})"  # noqa: S608 (our constants)
+    return f"UPDATE logs_delivery SET {sets} WHERE id = %(id)s AND status IN ({predecessors})"  # noqa: S608 (our constants)
 
 
 _ONE_CALLBACK_SQL = {status: _one_callback_sql(status) for status in CALLBACK_PREDECESSORS}
