@@ -51,7 +51,7 @@ def claim(message_id: int, limit: int, lease_seconds: float) -> tuple[list[int],
     lease = now + dt.timedelta(seconds=lease_seconds)
     with transaction.atomic():
         ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(message_id=message_id, status=QUEUED)
             .filter(Q(not_before=None) | Q(not_before__lte=now))
             .order_by("id")
@@ -235,7 +235,10 @@ def cancel(message_id: int) -> int:
     """
     now = timezone.now()
     with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_id)
+        # NO KEY: still exclusive against the fan-out, but it lets the foreign key checks of
+        # concurrent writers through (a dispatcher's new running-total rows reference the
+        # message): a plain FOR UPDATE here waited for them while they waited for it.
+        message = Message.objects.select_for_update(no_key=True).get(pk=message_id)
         canceled = Delivery.objects.filter(message_id=message_id, status=QUEUED).update(status=CANCELED, updated_at=now)
         if message.fanned_out_at is None and message.canceled_at is None:
             canceled += message.recipients

@@ -1,0 +1,81 @@
+"""Cancel while a dispatcher is claiming rows of the same message (PostgreSQL): neither waits on
+the other in a cycle. The claim's new running-total rows reference the message, and their
+foreign key check at commit takes a KEY SHARE lock on it; cancel's lock on the message must
+not block that while cancel itself waits for the claimed rows (it was a deadlock: a 500 and
+nothing canceled)."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from logs import state
+from logs.models import Delivery, Message
+from tests.conftest import SQLITE
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(SQLITE, reason="row locks and the running-total triggers are PostgreSQL's"),
+]
+
+
+def waiting_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == "Lock"
+
+
+def test_cancel_waits_for_a_claim_in_progress_then_cancels_the_rest(org):
+    message = Message.objects.create(organization=org, types=["sms"], message="x", fanned_out_at=timezone.now())
+    Delivery.objects.bulk_create(
+        Delivery(message=message, channel="sms", recipient=f"+1202555{i:04d}") for i in range(20)
+    )
+    claimed, release, outcome = threading.Event(), threading.Event(), {}
+
+    def dispatcher():
+        try:
+            with transaction.atomic():  # a claim caught between its UPDATE and its commit
+                ids = list(
+                    Delivery.objects.select_for_update()
+                    .filter(message=message)
+                    .order_by("id")
+                    .values_list("id", flat=True)[:5]
+                )
+                Delivery.objects.filter(id__in=ids).update(status="sending", lease_expires_at=timezone.now())
+                claimed.set()
+                release.wait(10)
+        except Exception as exc:
+            outcome["dispatcher"] = exc
+        finally:
+            connections.close_all()
+
+    def cancel():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            outcome["pid"] = cursor.fetchone()[0]
+        try:
+            outcome["canceled"] = state.cancel(message.pk)
+        except Exception as exc:
+            outcome["cancel"] = exc
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=dispatcher)
+    first.start()
+    assert claimed.wait(10)
+    second = threading.Thread(target=cancel)
+    second.start()
+    deadline = time.monotonic() + 10
+    while not ("pid" in outcome and waiting_on_a_lock(outcome["pid"])):  # cancel now waits for the claimed rows
+        assert time.monotonic() < deadline, outcome
+        time.sleep(0.02)
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert "dispatcher" not in outcome and "cancel" not in outcome, outcome
+    assert outcome["canceled"] == 15
+    statuses = sorted(Delivery.objects.filter(message=message).values_list("status", flat=True))
+    assert statuses == ["canceled"] * 15 + ["sending"] * 5
