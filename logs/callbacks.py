@@ -51,6 +51,7 @@ TEXT_CHANNELS = ("sms", "mms")
 TWILIO_OPTED_OUT = "21610"
 # SendGrid retries a batch for up to 72 h; a click seen within this window is not counted again.
 INVALID_TWILIO_SIGNATURE = "Invalid Twilio signature."
+ERROR_TEXT = 500  # characters of a provider's error message kept on the delivery
 
 Status = Delivery.Status
 
@@ -149,7 +150,8 @@ def twilio_status(post: dict[str, str], delivery_id: int | None) -> int:
     else:
         ids = [delivery_id]
     now = timezone.now()  # Twilio sends no event time: the first arrival of each status is kept
-    changed = state.apply_callbacks(status, [(pk, now, sid[:64], code[:32], text) for pk in ids], provider="twilio")
+    rows = [(pk, now, sid[:64], code[:32], text[:ERROR_TEXT]) for pk in ids]
+    changed = state.apply_callbacks(status, rows, provider="twilio")
     if status == Status.FAILED and code == TWILIO_OPTED_OUT:
         _block_opted_out(ids)
     return changed
@@ -392,7 +394,7 @@ def sendgrid_events(events: list) -> dict[str, int]:
         if status is not None:
             earlier = statuses[status].get(row["id"])
             if earlier is None or at < earlier[1]:
-                statuses[status][row["id"]] = (row["id"], at, message_id[:64], code[:32], reason or kind)
+                statuses[status][row["id"]] = (row["id"], at, message_id[:64], code[:32], (reason or kind)[:ERROR_TEXT])
         if block is not None:
             blocks.add((row["message__organization_id"], row["recipient"], block))
 
@@ -442,6 +444,18 @@ def _count_clicks(clicks: list[Click]) -> int:
     return len(new)
 
 
+def _without_nul(value):
+    """JSON with NUL characters taken out of its strings: no database text column holds one,
+    and one bad field must not fail (and so lose, retry after retry) a whole batch."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
 @_post_only
 def sendgrid_events_view(request):
     if not sendgrid_request_is_valid(request):
@@ -452,5 +466,5 @@ def sendgrid_events_view(request):
         return _error("The body is not JSON.", 400)
     if not isinstance(events, list):
         return _error("The body must be a JSON array of events.", 400)
-    sendgrid_events(events)
+    sendgrid_events(_without_nul(events))
     return HttpResponse(status=204)

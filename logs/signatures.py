@@ -42,5 +42,12 @@ def _verified(url: str, params: dict[str, str], signature: str) -> dict[str, str
         return None
     validator = RequestValidator(token)
     if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
+        return _storable(params)
+    return _storable(params) if validator.validate(url, params, signature) else None
+
+
+def _storable(params: dict[str, str]) -> dict[str, str]:
+    """Verified parameters without NUL characters, which no database text column holds."""
+    if not any("\x00" in value for value in params.values()):
         return params
-    return params if validator.validate(url, params, signature) else None
+    return {name: value.replace("\x00", "") for name, value in params.items()}

@@ -63,6 +63,16 @@ def test_validation_error_names_the_field_and_lists_all(api):
     assert body["message"].split(":")[0] in {"name", "number"}
 
 
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [("/api/v1/logs", "keyword"), ("/api/v1/subscribers", "keyword"), ("/api/v1/groups", "anything")],
+)
+def test_a_nul_in_a_query_parameter_is_400_naming_it(api, path, param):
+    response = api.get(path, {param: "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["message"] == f"{param}: Must not contain NUL characters."
+
+
 def test_unknown_field_is_400_naming_it(api):
     body = assert_json_error(api.post("/api/v1/groups", {"name": "G", "colour": "red"}), 400)
     assert body["message"] == "colour: Unknown field."

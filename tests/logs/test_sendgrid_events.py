@@ -134,6 +134,17 @@ def test_clicks_are_counted_once_per_event(client, api, org):
     assert row(d).clicks == 3
 
 
+def test_a_nul_character_in_one_event_does_not_lose_the_batch(client, org):
+    d, other = email(org), email(org, "bob@example.com")
+    batch = [
+        event(d, "click", url="https://acme.example/\x00menu"),
+        event(other, "bounce", reason="550\x00 no such user"),
+    ]
+    assert post(client, batch).status_code == 204
+    assert row(d).clicks == 1 and Click.objects.get().url == "https://acme.example/menu"
+    assert (row(other).status, row(other).error_message) == ("failed", "550 no such user")
+
+
 def test_a_click_repeated_within_one_batch_or_after_a_cache_flush_counts_once(client, api, org):
     d = email(org)
     click = event(d, "click", url="https://acme.example/menu")

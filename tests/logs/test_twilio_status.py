@@ -92,6 +92,14 @@ def test_undelivered_is_failed_with_twilios_error(client, org):
     assert row(d.pk).status == "failed"
 
 
+def test_nul_characters_and_endless_error_messages_are_stored_tamed(client, org):
+    d = delivery(org)
+    response = message_status(client, d.pk, "undelivered", ErrorCode="300\x0003", ErrorMessage="x" * 5000)
+    assert response.status_code == 204
+    failed = row(d.pk)
+    assert (failed.status, failed.error_code, failed.error_message) == ("failed", "30003", "x" * 500)
+
+
 def test_failed_without_a_code_names_the_status(client, org):
     d = delivery(org)
     message_status(client, d.pk, "failed")
