@@ -37,7 +37,7 @@ def twilio_voice(request, delivery_id: int):
         return JsonResponse({"message": "Not found."}, status=404)
     digits = params.get("Digits", "")
     if digits:
-        Delivery.objects.filter(pk=delivery.pk).update(digits=digits[:32])
+        Delivery.objects.filter(pk=delivery.pk, digits="").update(digits=digits[:32])  # the first answer counts
         return _twiml(gather_twiml(digits))
     message = delivery.message
     values = (

@@ -1,7 +1,8 @@
 """Reads of the logs: messages with their counts, deliveries, stats, all computed in the database."""
 
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from connext.errors import ApplicationError
 from connext.models import Organization
@@ -55,7 +56,8 @@ def counts_by_message(message_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def delivery_queryset(message: Message, *, keyword: str = "", status: str = "") -> QuerySet[Delivery]:
-    """`GET /logs/{id}`: one row per recipient and channel, with its latest reply."""
+    """`GET /logs/{id}`: one row per recipient and channel, with its latest reply (for an ivr
+    call, the key pressed)."""
     if status and status not in STATUS_FILTERS:
         raise ApplicationError(f"Must be one of {', '.join(STATUS_FILTERS)}.", field="status")
     latest_reply = Reply.objects.filter(delivery=OuterRef("pk")).order_by("-created_at", "-id").values("body")[:1]
@@ -67,7 +69,9 @@ def delivery_queryset(message: Message, *, keyword: str = "", status: str = "") 
     keyword = keyword.strip()
     if keyword:
         qs = qs.filter(recipient__icontains=keyword)
-    return qs.annotate(reply=Subquery(latest_reply)).only(
+    # A call has no text reply: its `reply` is the key pressed (ivr), when there is one.
+    reply = Coalesce(Subquery(latest_reply), NullIf("digits", Value("")), output_field=TextField())
+    return qs.annotate(reply=reply).only(
         "id", "recipient", "channel", "status", "error_code", "error_message", "provider_id", "sent_at",
         "delivered_at", "clicks",
     )  # fmt: skip

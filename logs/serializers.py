@@ -62,7 +62,10 @@ class DeliveryLogSerializer(serializers.Serializer):
     providerId = serializers.CharField(source="provider_id")
     sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
     deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
-    reply = serializers.CharField(allow_null=True, help_text="The latest inbound reply to this send, if any.")
+    reply = serializers.CharField(
+        allow_null=True,
+        help_text="The latest inbound reply to this send, if any; for a call with ivr, the key pressed.",
+    )
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

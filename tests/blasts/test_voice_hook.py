@@ -66,6 +66,17 @@ def test_ivr_gathers_a_digit_and_records_it(client, org):
     answer = signed_post(client, path, {**CALL_PARAMS, "Digits": "2"})
     assert answer.status_code == 200 and "<Say" in answer.content.decode()
     assert Delivery.objects.get(pk=delivery.pk).digits == "2"
+    signed_post(client, path, {**CALL_PARAMS, "Digits": "9"})  # Twilio retried, or a second press
+    assert Delivery.objects.get(pk=delivery.pk).digits == "2"
+
+
+def test_the_key_pressed_is_the_calls_reply_in_the_logs(client, org, api):
+    delivery = call(org, ivr=True)
+    rows = api.get(f"/api/v1/logs/{delivery.message_id}").json()
+    assert [row["reply"] for row in rows] == [None]
+    signed_post(client, f"/hooks/twilio/voice/{delivery.pk}", {**CALL_PARAMS, "Digits": "1"})
+    rows = api.get(f"/api/v1/logs/{delivery.message_id}").json()
+    assert [row["reply"] for row in rows] == ["1"]
 
 
 def test_bad_or_missing_signature_is_403_and_changes_nothing(client, org):
