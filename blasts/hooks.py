@@ -74,15 +74,15 @@ def short_link(request, code: str):
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token: str):
-    """GET asks (mail scanners fetch every link of a message: a GET must change nothing);
-    POST unsubscribes, from that page's button or a mail client's one-click (RFC 8058)."""
+    """GET (and HEAD) asks (mail scanners fetch every link of a message: a GET must change
+    nothing); POST unsubscribes, from that page's button or a mail client's one-click (RFC 8058)."""
     target = services.unsubscribe_target(token)
     if target is None:
         return HttpResponse("This unsubscribe link is not valid.", status=404, content_type="text/plain")
     org, email = target
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return HttpResponse(
             f"<!doctype html><title>Unsubscribe</title><p>Stop all email from {escape(org.name)} to "
             f'{escape(email)}?</p><form method="post"><button type="submit">Unsubscribe</button></form>'

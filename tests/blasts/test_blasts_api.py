@@ -222,6 +222,7 @@ def test_email_unsubscribe_link_blocklists_the_address(api, audience, run_jobs, 
     path = url.split("://", 1)[1].split("/", 1)[1]
     page = client.get(f"/{path}")  # what a mail scanner fetches too: it only asks
     assert page.status_code == 200 and b'<form method="post">' in page.content
+    assert client.head(f"/{path}").status_code == 200
     assert not BlocklistEntry.objects.exists()
     assert client.post(f"/{path}").status_code == 200  # the page's button
     entry = BlocklistEntry.objects.get(recipient="ada@example.com")

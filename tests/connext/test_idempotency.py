@@ -18,6 +18,13 @@ def test_repeat_replays_the_first_response_without_acting_again(api):
     assert Group.objects.count() == 1
 
 
+def test_the_trailing_slash_is_the_same_endpoint(api):
+    first = api.post("/api/v1/groups", {"name": "Once"}, HTTP_IDEMPOTENCY_KEY="k-slash")
+    again = api.post("/api/v1/groups/", {"name": "Once"}, HTTP_IDEMPOTENCY_KEY="k-slash")
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and Group.objects.count() == 1
+
+
 def test_same_key_with_another_body_is_422(api):
     api.post("/api/v1/groups", {"name": "Once"}, HTTP_IDEMPOTENCY_KEY="k-2")
     response = api.post("/api/v1/groups", {"name": "Twice"}, HTTP_IDEMPOTENCY_KEY="k-2")
