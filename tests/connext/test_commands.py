@@ -6,6 +6,7 @@ import zoneinfo
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from apikeys.models import APIKey
@@ -118,3 +119,13 @@ def test_roles_are_synced_after_migrate():
     assert {"view_group", "add_group", "change_group", "delete_group", "add_apikey"} <= perms[roles.ORG_ADMIN]
     assert {"view_group", "add_group"} <= perms[roles.SENDER] and "add_apikey" not in perms[roles.SENDER]
     assert "view_group" in perms[roles.VIEWER] and "add_group" not in perms[roles.VIEWER]
+
+
+def test_quickstart_names_the_stack_it_runs_on(settings):
+    from connext.management.commands.quickstart import Command
+
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_FROM_NUMBER = "AC1", "t", "+15005550006"
+    settings.SENDGRID_API_KEY = ""
+    stack = Command._stack()
+    assert "SMS/MMS/voice: Twilio channel" in stack and "email: console channel" in stack
+    assert stack.startswith("SQLite" if connection.vendor == "sqlite" else "PostgreSQL")

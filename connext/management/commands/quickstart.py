@@ -124,11 +124,24 @@ class Command(BaseCommand):
 
         ping.delay().get(timeout=60)  # the worker is consuming: the whole stack is up
 
+    @staticmethod
+    def _stack() -> str:
+        """What this run is on: database, broker and the channel of each kind of send."""
+        from django.db import connection
+
+        from blasts.channels import sendgrid_configured, twilio_configured
+
+        database = "SQLite" if connection.vendor == "sqlite" else "PostgreSQL"
+        broker = "Redis" if settings.REDIS_URL else "embedded broker"
+        texts = "Twilio" if twilio_configured() else "console"
+        email = "SendGrid" if sendgrid_configured() else "console"
+        return f"{database}, {broker}, SMS/MMS/voice: {texts} channel, email: {email} channel"
+
     def _banner(self, base: str, key: str, password: str | None) -> None:
         login = f"{DEMO_EMAIL} / {password}" if password else f"{DEMO_EMAIL} (password from the first run)"
         lines = [
             "",
-            "Connext is running (web + worker + beat; SQLite, embedded broker, console channel).",
+            f"Connext is running (web + worker + beat; {self._stack()}).",
             f"  API key:  {key}",
             f"  Try:      curl -H 'Authorization: Bearer {key}' {base}/api/v1/groups",
             f"  Docs:     {base}/api/docs",
