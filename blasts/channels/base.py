@@ -25,6 +25,10 @@ class Outgoing:
     unsubscribe_url: str = ""  # email: List-Unsubscribe and the footer link
     html: str = ""  # email HTML body (text body is `body`)
 
+    def email_text(self) -> str:
+        """An email's text part as every channel sends it: the body, then the unsubscribe link."""
+        return f"{self.body}\n\n--\nUnsubscribe: {self.unsubscribe_url}" if self.unsubscribe_url else self.body
+
 
 @dataclass(frozen=True, slots=True)
 class Result:

@@ -29,7 +29,7 @@ class ConsoleChannel(Channel):
                 channel=item.kind,
                 to=item.to,
                 subject=item.subject,
-                body=item.body,
+                body=item.email_text() if item.kind == "email" else item.body,
                 media=list(item.media_urls),
             )
             for item in items

@@ -32,9 +32,8 @@ def text_to_html(text: str) -> str:
 def build_mail(item: Outgoing, from_email: str) -> Mail:
     """The v3 Mail of one item: text and HTML parts, the unsubscribe footer and headers,
     `delivery_id` as a custom arg (SendGrid echoes it in every event webhook)."""
-    text, html = item.body, item.html or text_to_html(item.body)
+    text, html = item.email_text(), item.html or text_to_html(item.body)
     if item.unsubscribe_url:
-        text = f"{text}\n\n--\nUnsubscribe: {item.unsubscribe_url}"
         footer = f'<p style="font-size:12px;color:#666"><a href="{escape(item.unsubscribe_url)}">Unsubscribe</a></p>'
         index = html.lower().rfind("</body>")
         html = f"{html[:index]}{footer}{html[index:]}" if index >= 0 else f"{html}\n{footer}"
