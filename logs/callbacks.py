@@ -10,7 +10,8 @@ arrive at thousands per second, and each is one signature check and one UPDATE.
 
 A signed callback we cannot use (unknown delivery, a status the delivery is already past,
 a duplicate) still answers 2xx: the provider cannot fix it, and an error only makes it
-retry or flag our endpoint.
+retry or flag our endpoint. One that PostgreSQL aborts as a deadlock's victim runs again
+(`connext.db.retry_on_conflict`): Twilio does not retry a failed status callback.
 """
 
 import datetime as dt
@@ -31,6 +32,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from connext.db import retry_on_conflict
 from connext.models import Organization
 from logs import state
 from logs.models import Click, Delivery, Reply
@@ -127,6 +129,7 @@ def _twiml(body: str = "") -> HttpResponse:
 # --- Twilio status ---------------------------------------------------------------
 
 
+@retry_on_conflict()
 def twilio_status(post: dict[str, str], delivery_id: int | None) -> int:
     """A message or call status callback applied to its delivery (by our id, else by Twilio's
     sid). Idempotent and forward only; returns the rows changed (0: unknown, stale or duplicate)."""
@@ -221,6 +224,7 @@ def _organizations_texting(phone: str) -> list[Organization]:
     return list(Organization.objects.filter(Q(id__in=texted) | Q(id__in=kept)))
 
 
+@retry_on_conflict()
 def inbound_sms(*, from_number: str, to_number: str, body: str, sid: str) -> str | None:
     """An SMS a recipient sent us. Keywords (the whole message, case-insensitive, spaces and
     punctuation around it ignored: "Stop." is a STOP): STOP and its synonyms block the number
@@ -330,6 +334,7 @@ def _dropped_reason(reason: str) -> str | None:
     return None
 
 
+@retry_on_conflict()
 def sendgrid_events(events: list) -> dict[str, int]:
     """A batch of SendGrid events, applied in one transaction: `delivered` and `bounce`/`dropped`
     through the state machine (one UPDATE per status), a `Click` row and `clicks` + 1 per `click`,

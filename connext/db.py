@@ -1,0 +1,43 @@
+"""Database helpers shared by the apps."""
+
+import functools
+import logging
+import random
+import time
+
+from django.db import OperationalError, connection
+from psycopg import errors as pg_errors
+
+logger = logging.getLogger(__name__)
+
+# What PostgreSQL aborts a transaction for when it collides with another one, not because
+# anything is wrong with it: run again, it succeeds.
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+def retry_on_conflict(attempts: int = 3):
+    """Run a transaction-owning function again when PostgreSQL aborts it as a deadlock's victim.
+
+    For idempotent writes that arrive from outside and cannot be asked again (provider
+    callbacks: Twilio does not retry a status callback that failed). Only at the outermost
+    level: inside someone else's transaction the whole of it is lost, so the error goes up.
+    """
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            for attempt in range(1, attempts + 1):
+                try:
+                    return function(*args, **kwargs)
+                except OperationalError as exc:
+                    if attempt == attempts or connection.in_atomic_block or not isinstance(exc.__cause__, _RETRYABLE):
+                        raise
+                    logger.warning(
+                        "%s: %s; attempt %d of %d", function.__qualname__, exc.__cause__, attempt + 1, attempts
+                    )
+                    time.sleep(random.uniform(0.005, 0.05) * attempt)
+            raise AssertionError("unreachable")
+
+        return wrapper
+
+    return decorate
