@@ -36,9 +36,10 @@ def twilio_voice(request, delivery_id: int):
     if delivery is None:
         return JsonResponse({"message": "Not found."}, status=404)
     digits = params.get("Digits", "")
-    if digits:
-        Delivery.objects.filter(pk=delivery.pk, digits="").update(digits=digits[:32])  # the first answer counts
-        return _twiml(gather_twiml(digits))
+    if digits and delivery.message.ivr:
+        # One key was asked for (numDigits=1), and the first answer counts.
+        Delivery.objects.filter(pk=delivery.pk, digits="").update(digits=digits[:1])
+        return _twiml(gather_twiml(digits[:1]))
     message = delivery.message
     values = (
         Subscriber.objects.filter(pk=delivery.subscriber_id).values(*rendering.MERGE_FIELDS).first()

@@ -86,6 +86,19 @@ class OrgScopedAdmin(admin.ModelAdmin):
         return field
 
 
+class ReadOnlyAdmin(OrgScopedAdmin):
+    """Organization data the admin shows but never edits (what was sent, and how it went)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "timezone", "default_region", "rate_limit", "created_at"]

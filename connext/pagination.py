@@ -1,10 +1,13 @@
 """`limit` (1-1000, default 25) and `offset` (>= 0): a bare array, the total in `X-Total-Count`."""
 
+import re
+
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 MAX_LIMIT = 1000
+INTEGER = re.compile(r"-?[0-9]+")
 MAX_OFFSET = 2**53 - 1  # the largest integer every JSON client reads exactly; far below SQL's bigint
 
 
@@ -13,10 +16,9 @@ def _int_param(request, name: str, default: int, low: int, high: int | None) -> 
     if raw is None:
         return default
     bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: [f"Must be an integer {bound}."]}) from None
+    if not INTEGER.fullmatch(raw):  # int() would also take "+5", " 5", "1_0" and other scripts' digits
+        raise ValidationError({name: [f"Must be an integer {bound}."]})
+    value = int(raw)
     if value < low or (high is not None and value > high):
         raise ValidationError({name: [f"Must be an integer {bound}."]})
     return value

@@ -4,19 +4,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from connext.admin import OrgScopedAdmin
+from connext.admin import ReadOnlyAdmin
 from logs.models import Delivery, Message
-
-
-class ReadOnlyAdmin(OrgScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Message)

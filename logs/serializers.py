@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from connext.fields import ConnextSerializer
+
 
 class MessageLogSerializer(serializers.Serializer):
     """A row of `GET /logs`; the counts come from `selectors.counts_by_message` (context)."""
@@ -94,6 +96,10 @@ class StatsSerializer(serializers.Serializer):
     statuses = StatusCountsSerializer()
     errors = ErrorCountSerializer(many=True)
     clicks = serializers.IntegerField(help_text="Clicks in all.")
+
+
+class CancelSerializer(ConnextSerializer):
+    """`POST /logs/{id}/cancel` takes no fields: an empty body or `{}`."""
 
 
 class CancelResultSerializer(serializers.Serializer):

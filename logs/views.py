@@ -8,7 +8,13 @@ from connext.errors import ApplicationError
 from connext.viewsets import OrgScopedViewSet
 from logs import selectors, state
 from logs.models import Message
-from logs.serializers import CancelResultSerializer, DeliveryLogSerializer, MessageLogSerializer, StatsSerializer
+from logs.serializers import (
+    CancelResultSerializer,
+    CancelSerializer,
+    DeliveryLogSerializer,
+    MessageLogSerializer,
+    StatsSerializer,
+)
 
 KEYWORD = OpenApiParameter("keyword", OpenApiTypes.STR, description="Username (email) or message text.")
 DELIVERY_KEYWORD = OpenApiParameter("keyword", OpenApiTypes.STR, description="Part of the recipient.")
@@ -61,7 +67,10 @@ class LogViewSet(OrgScopedViewSet):
     def cancel(self, request, pk=None):
         """Cancel every delivery not yet handed to a provider."""
         message = self._message(pk)
+        CancelSerializer(data=request.data).is_valid(raise_exception=True)  # no fields: anything named is a 400
         canceled = state.cancel(message.pk)
         if not canceled:
-            raise ApplicationError("Nothing left to cancel: every delivery was already handed to a provider.")
+            raise ApplicationError(
+                "Nothing left to cancel: every delivery was already canceled or handed to a provider."
+            )
         return Response({"message": f"Canceled {canceled} deliveries.", "canceled": canceled})

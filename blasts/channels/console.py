@@ -34,8 +34,8 @@ class ConsoleChannel(Channel):
             )
             for item in items
         )
-        for item in items:
-            logger.info("%s to %s: %s", item.kind, item.to, item.subject or item.body[:80])
+        for row in rows:  # the whole send, as the recipient would get it (an email's unsubscribe link too)
+            logger.info("%s to %s: %s", row.channel, row.to, f"[{row.subject}] {row.body}" if row.subject else row.body)
         return [Result.sent(row.delivery_id, f"console-{row.pk}") for row in rows]
 
     def lookup(self, item: Outgoing, since) -> str | None:

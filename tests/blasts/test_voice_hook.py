@@ -70,6 +70,16 @@ def test_ivr_gathers_a_digit_and_records_it(client, org):
     assert Delivery.objects.get(pk=delivery.pk).digits == "2"
 
 
+def test_only_one_key_of_an_ivr_call_is_kept_and_none_without_ivr(client, org):
+    asked = call(org, ivr=True)
+    signed_post(client, f"/hooks/twilio/voice/{asked.pk}", {**CALL_PARAMS, "Digits": "12#"})
+    assert Delivery.objects.get(pk=asked.pk).digits == "1"
+    Subscriber.objects.all().delete()
+    told = call(org)  # no Gather in its TwiML: keys pressed answer nothing
+    body = signed_post(client, f"/hooks/twilio/voice/{told.pk}", {**CALL_PARAMS, "Digits": "5"}).content.decode()
+    assert "<Say" in body and Delivery.objects.get(pk=told.pk).digits == ""
+
+
 def test_the_key_pressed_is_the_calls_reply_in_the_logs(client, org, api):
     delivery = call(org, ivr=True)
     rows = api.get(f"/api/v1/logs/{delivery.message_id}").json()

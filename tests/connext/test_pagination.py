@@ -66,6 +66,10 @@ def test_empty_list_has_zero_total(api):
         ({"offset": -1}, "offset"),
         ({"offset": "x"}, "offset"),
         ({"offset": 2**63}, "offset"),  # past SQL's bigint: a 400, not a database error
+        ({"limit": "+5"}, "limit"),
+        ({"limit": " 5"}, "limit"),
+        ({"limit": "1_0"}, "limit"),
+        ({"offset": "\u0665"}, "offset"),  # ARABIC-INDIC DIGIT FIVE
     ],
 )
 def test_out_of_range_or_non_integer_is_400(api, params, field):

@@ -47,3 +47,15 @@ def test_read_only(browser, sends):
     assert browser.get("/admin/logs/message/add/").status_code == 403
     response = browser.post(f"/admin/logs/message/{ours.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403 and Message.objects.filter(pk=ours.pk).exists()
+
+
+def test_the_console_outbox_shows_the_own_organizations_sends_read_only(browser, sends):
+    from blasts.models import ConsoleSend
+
+    ours, theirs = sends
+    mine = ConsoleSend.objects.create(delivery=ours.deliveries.first(), channel="sms", to="+12025550101", body="Snow!")
+    ConsoleSend.objects.create(delivery=theirs.deliveries.first(), channel="sms", to="+12025550199", body="Globex!")
+    page = browser.get("/admin/blasts/consolesend/").content.decode()
+    assert "Snow!" in page and "Globex!" not in page
+    assert browser.get(f"/admin/blasts/consolesend/{mine.pk}/change/").status_code == 200
+    assert browser.get("/admin/blasts/consolesend/add/").status_code == 403

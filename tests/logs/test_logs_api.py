@@ -124,6 +124,13 @@ def test_stats(api, sent_message):
     }
 
 
+def test_cancel_takes_no_fields(api, sent_message):
+    response = api.post(f"{LOGS}/{sent_message.pk}/cancel", {"foo": 1})
+    assert response.status_code == 400 and response.json()["message"] == "foo: Unknown field."
+    assert Delivery.objects.get(recipient="bob@example.com").status == "queued"
+    assert api.post(f"{LOGS}/{sent_message.pk}/cancel", {}).status_code == 200
+
+
 def test_cancel_takes_what_is_still_queued_then_400(api, sent_message):
     response = api.post(f"{LOGS}/{sent_message.pk}/cancel")
     assert response.status_code == 200, response.content
