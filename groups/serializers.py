@@ -1,9 +1,8 @@
 from rest_framework import serializers
 
 from connext.fields import ConnextModelSerializer
-from groups.models import Group
+from groups.models import MAX_NUMBER, Group
 
-MAX_NUMBER = 2_147_483_647
 
 
 class GroupSerializer(ConnextModelSerializer):
