@@ -4,7 +4,6 @@ from connext.fields import ConnextModelSerializer
 from groups.models import MAX_NUMBER, Group
 
 
-
 class GroupSerializer(ConnextModelSerializer):
     class Meta:
         model = Group
