@@ -28,6 +28,7 @@ from blasts.audience import Audience, Plan, audience_for, channel_where, is_audi
 from blasts.channels import Outgoing, Result, channel_for
 from blasts.links import new_code, replace_urls
 from blasts.segments import sms_info
+from connext.db import retry_on_conflict
 from connext.errors import ApplicationError
 from connext.models import User
 from logs import state
@@ -423,13 +424,18 @@ def record_results(message: Message, channel, results: list[Result], lease, atte
             failed.append((r.delivery_id, r.error_code, message_text))
             if message.voice_fallback and r.error_code in settings.VOICE_FALLBACK_CODES:
                 fallback.append(r.delivery_id)
+    _record_batch(message, channel.name, lease, sent, failed, retry, fallback)
+    channel.after_sent([delivery_id for delivery_id, _ in sent])
+
+
+@retry_on_conflict()  # the sends are out: losing their record to a deadlock would leave them to the sweeper
+def _record_batch(message: Message, provider: str, lease, sent, failed, retry, fallback) -> None:
     with transaction.atomic():
-        state.record_sent(sent, provider=channel.name, lease=lease)
-        state.record_failed(failed, provider=channel.name, lease=lease)
+        state.record_sent(sent, provider=provider, lease=lease)
+        state.record_failed(failed, provider=provider, lease=lease)
         state.record_retry(retry, lease=lease)
         if fallback:
             _voice_fallback(message, fallback)
-    channel.after_sent([delivery_id for delivery_id, _ in sent])
 
 
 def _voice_fallback(message: Message, delivery_ids: list[int]) -> None:
