@@ -6,8 +6,10 @@ Keys belong to the API key that sent them. A 5xx is not stored, so a retry after
 a crash runs again.
 """
 
+import contextlib
 import datetime
 import hashlib
+import json
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -34,7 +36,13 @@ def _request_hash(request) -> str:
     path = request.path.rstrip("/") or "/"  # with or without the trailing slash: one endpoint (API.md)
     digest = hashlib.sha256(f"{request.method} {path}\n".encode())
     try:
-        digest.update(request._request.body)
+        body = request._request.body
+        if request._request.content_type == "application/json":
+            # The same JSON is the same request, whatever its key order or spacing (not JSON
+            # after all: its bytes, as sent).
+            with contextlib.suppress(ValueError):
+                body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        digest.update(body)
     except (RawPostDataException, RequestDataTooBig):
         # An upload too big to hold as one bytes object: hash its parsed form
         # fields and each file's content, chunk by chunk.

@@ -1,6 +1,6 @@
 from django.db import models
 from django.db.models import F, Func, Q, Value
-from django.db.models.functions import Replace, Upper
+from django.db.models.functions import Lower, Replace, Upper
 
 
 class Subscriber(models.Model):
@@ -56,7 +56,8 @@ class Subscriber(models.Model):
             models.CheckConstraint(condition=~Q(phone="") | ~Q(email=""), name="subscriber_has_phone_or_email"),
         ]
         indexes = [
-            models.Index(fields=["organization", "last", "first"], name="subscriber_org_name"),
+            # `sort=last` reads names case-insensitively (subscribers.selectors.SORT_KEYS).
+            models.Index(F("organization"), Lower("last"), Lower("first"), name="subscriber_org_name_ci"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ import operator
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections
 from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, NullIf, Upper
+from django.db.models.functions import Coalesce, Lower, NullIf, Upper
 
 from connext.models import Organization
 from groups.models import Group
@@ -17,10 +17,10 @@ from subscribers.models import BlocklistEntry, ImportJob, Subscriber
 SORT_KEYS = {
     "recipient": Coalesce(NullIf(F("phone"), Value("")), F("email")),
     "phone": F("phone"),
-    "first": F("first"),
-    "last": F("last"),
-    "email": F("email"),
-    "address": F("address"),
+    "first": Lower("first"),  # names sort as people read them: "aaron" before "Zed"
+    "last": Lower("last"),
+    "email": F("email"),  # stored lower-case
+    "address": Lower("address"),
 }
 ORDERS = ("asc", "desc")
 

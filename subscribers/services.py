@@ -29,9 +29,11 @@ def _check_unique(org: Organization, subscriber: Subscriber) -> None:
         raise ApplicationError(f"A subscriber with email {subscriber.email} already exists.", field="email")
 
 
-def _save(org: Organization, subscriber: Subscriber) -> None:
+def _save(org: Organization, subscriber: Subscriber, given: frozenset = frozenset()) -> None:
     if not subscriber.phone and not subscriber.email:
-        raise ApplicationError("A subscriber needs a phone or an email.", field="phone")
+        # Name what the request cleared (a PATCH of `email` alone), else `phone`.
+        field = "email" if "email" in given and "phone" not in given else "phone"
+        raise ApplicationError("A subscriber needs a phone or an email.", field=field)
     _check_unique(org, subscriber)
     try:
         with transaction.atomic():
@@ -59,7 +61,7 @@ def subscriber_update(*, subscriber: Subscriber, groups: list[int] | None = None
     members = groups_for_numbers(org, groups) if groups is not None else None
     for name, value in fields.items():
         setattr(subscriber, name, value)
-    _save(org, subscriber)
+    _save(org, subscriber, frozenset(fields))
     if members is not None:
         subscriber.groups.set(members)
     return subscriber

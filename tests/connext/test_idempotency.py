@@ -25,6 +25,15 @@ def test_the_trailing_slash_is_the_same_endpoint(api):
     assert again.json() == first.json() and Group.objects.count() == 1
 
 
+def test_the_same_json_in_another_key_order_or_spacing_is_the_same_request(api):
+    first = api.post("/api/v1/groups", b'{"name": "Once", "private": 0}', format=None, content_type="application/json",
+                     HTTP_IDEMPOTENCY_KEY="k-order")  # fmt: skip
+    again = api.post("/api/v1/groups", b'{"private":0,"name":"Once"}', format=None, content_type="application/json",
+                     HTTP_IDEMPOTENCY_KEY="k-order")  # fmt: skip
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and Group.objects.count() == 1
+
+
 def test_same_key_with_another_body_is_422(api):
     api.post("/api/v1/groups", {"name": "Once"}, HTTP_IDEMPOTENCY_KEY="k-2")
     response = api.post("/api/v1/groups", {"name": "Twice"}, HTTP_IDEMPOTENCY_KEY="k-2")

@@ -115,6 +115,14 @@ def test_phone_or_email_is_required(api):
         assert response.json()["message"].startswith("phone:")
 
 
+def test_clearing_the_only_address_names_the_field_cleared(api):
+    only_email = create(api, email="ada@example.com")
+    response = api.patch(f"/api/v1/subscribers/{only_email['id']}", {"email": ""})
+    assert response.status_code == 400
+    assert response.json()["message"] == "email: A subscriber needs a phone or an email."
+    assert api.get(f"/api/v1/subscribers/{only_email['id']}").json()["email"] == "ada@example.com"
+
+
 def test_duplicate_phone_or_email_is_400_naming_the_field(api):
     create(api, phone="2025550143", email="ada@example.com")
     dup_phone = api.post("/api/v1/subscribers", {"phone": "+1 (202) 555-0143"})

@@ -2,6 +2,7 @@
 
 import pytest
 
+from subscribers.models import Subscriber
 from tests.factories import GroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +63,13 @@ def test_group_filter_by_number(api, people):
     assert names(api.get("/api/v1/subscribers", {"group": 2})) == ["Alan", "Grace"]
     assert names(api.get("/api/v1/subscribers", {"group": 9})) == []
     assert names(api.get("/api/v1/subscribers", {"group": 2, "keyword": "grace"})) == ["Grace"]
+
+
+def test_names_sort_regardless_of_case(api, org):
+    for first in ("dora", "Zed", "aaron"):
+        Subscriber.objects.create(organization=org, first=first, email=f"{first.lower()}@example.com")
+    assert names(api.get("/api/v1/subscribers", {"sort": "first"})) == ["aaron", "dora", "Zed"]
+    assert names(api.get("/api/v1/subscribers", {"sort": "first", "order": "desc"})) == ["Zed", "dora", "aaron"]
 
 
 def test_sort_and_order(api, people):
