@@ -40,7 +40,7 @@ def _request_hash(request) -> str:
         if request._request.content_type == "application/json":
             # The same JSON is the same request, whatever its key order or spacing (not JSON
             # after all: its bytes, as sent).
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):
                 body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
         digest.update(body)
     except (RawPostDataException, RequestDataTooBig):

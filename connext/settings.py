@@ -218,7 +218,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["connext.throttling.APIKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "connext.pagination.LimitOffsetPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["connext.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "connext.schema.ConnextAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "connext.errors.exception_handler",

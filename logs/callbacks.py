@@ -467,7 +467,7 @@ def sendgrid_events_view(request):
         return _error("Invalid or missing SendGrid event webhook signature.", 403)
     try:
         events = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return _error("The body is not JSON.", 400)
     if not isinstance(events, list):
         return _error("The body must be a JSON array of events.", 400)

@@ -6,12 +6,13 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.fields import empty
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils import html
 
 from connext.errors import ApplicationError, PayloadTooLarge
 from connext.fields import IntBooleanField, StrictCharField
+from connext.parsers import JSONParser
 from connext.schema import ErrorSerializer
 from connext.viewsets import ConnextAPIView
 from subscribers import imports

@@ -390,6 +390,8 @@ def _json_records(payload: bytes) -> Iterator[tuple[int, list | None]]:
             pos = _JSON_SPACE.match(text, pos + 1).end()
     except json.JSONDecodeError as exc:
         raise ImportFailed(f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+    except RecursionError:
+        raise ImportFailed("Invalid JSON: nested too deeply.") from None
 
 
 def read_rows(payload: bytes, source_format: str, region: str) -> Iterator[tuple[int, tuple | None, str | None]]:

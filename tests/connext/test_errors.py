@@ -40,6 +40,12 @@ def test_malformed_json_is_400(api):
     assert "JSON parse error" in assert_json_error(response, 400)["message"]
 
 
+def test_json_nested_past_the_recursion_limit_is_400(api):
+    deep = b"[" * 5000 + b"]" * 5000  # 10 KB
+    response = api.post("/api/v1/groups", deep, format=None, content_type="application/json")
+    assert response.status_code == 400 and "nested too deeply" in response.json()["message"]
+
+
 def test_body_that_is_not_an_object_is_400(api):
     assert_json_error(api.post("/api/v1/groups", [1, 2]), 400)
     assert_json_error(api.post("/api/v1/groups", "hello"), 400)
