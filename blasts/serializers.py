@@ -45,8 +45,11 @@ class MediaSerializer(ConnextSerializer):
         return value
 
 
-def check_merge_fields(attrs: dict) -> None:
+def check_text_fields(attrs: dict) -> None:
+    """Merge fields name fields we have; a subject is one header line."""
     errors = {}
+    if any(char in attrs.get("subject", "") for char in "\r\n"):  # one header line: no injected headers
+        errors["subject"] = ["Must be one line."]
     for field in ("message", "subject"):
         unknown = rendering.unknown_fields(attrs.get(field, ""))
         if unknown:
@@ -89,7 +92,7 @@ class TemplateSerializer(ConnextModelSerializer):
         return value.strip()
 
     def validate(self, attrs):
-        check_merge_fields(attrs)
+        check_text_fields(attrs)
         return attrs
 
 
@@ -143,7 +146,7 @@ class BlastSerializer(ConnextSerializer):
             errors["ivr"] = ["Only for voice or audio."]
         if errors:
             raise serializers.ValidationError(errors)
-        check_merge_fields(attrs)
+        check_text_fields(attrs)
         return attrs
 
 
@@ -165,7 +168,7 @@ class EstimateSerializer(ConnextSerializer):
     voiceFallback = IntBooleanField(source="voice_fallback", required=False)
 
     def validate(self, attrs):
-        check_merge_fields(attrs)
+        check_text_fields(attrs)
         return attrs
 
 

@@ -108,8 +108,8 @@ def blast_test(*, user: User, data: dict) -> Message:
     for channel in plan.channels:
         address = user.email.lower() if channel == "email" else user.phone
         if not address:
-            what = "an email address" if channel == "email" else "a phone number"
-            raise ApplicationError(f"Your user has no {what} to send a {channel} test to.", field="types")
+            what = "email address" if channel == "email" else "phone number"
+            raise ApplicationError(f"Your user has no {what} to send the {channel} test to.", field="types")
         targets.append((channel, address))
     blocked = set(
         BlocklistEntry.objects.filter(organization=org, recipient__in=[a for _, a in targets]).values_list(

@@ -99,6 +99,7 @@ def test_external_id_is_processed_once(api, audience, run_jobs):
         ({"types": ["sms"], "groups": [1]}, "message"),
         ({"types": ["sms"], "groups": [1], "message": "Hi {frist}"}, "message"),
         ({"types": ["email"], "groups": [1], "message": "x"}, "subject"),
+        ({"types": ["email"], "groups": [1], "message": "x", "subject": "Hi\r\nBcc: eve@example.com"}, "subject"),
         ({"types": ["mms"], "groups": [1], "message": "x"}, "media"),
         ({"types": ["audio"], "groups": [1]}, "media"),
         ({"types": ["sms"], "groups": [1], "message": "x", "media": [{"url": "ftp://x/y.png"}]}, "media"),
@@ -177,7 +178,8 @@ def test_test_send_goes_to_the_callers_own_phone_and_email_only(org, audience, c
 
 def test_test_send_without_a_phone_is_400(api, audience):
     response = api.post(f"{BLASTS}/test", {"types": ["sms"], "message": "x"})
-    assert response.status_code == 400 and response.json()["message"].startswith("types")
+    assert response.status_code == 400
+    assert response.json()["message"] == "types: Your user has no phone number to send the sms test to."
 
 
 # --- estimate --------------------------------------------------------------------------
