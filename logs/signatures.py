@@ -12,6 +12,8 @@ FORM = "application/x-www-form-urlencoded"  # what Twilio posts
 def signed_twilio_params(request) -> dict[str, str] | None:
     """The form Twilio posted, or None when its `X-Twilio-Signature` does not verify."""
     signature = request.META.get("HTTP_X_TWILIO_SIGNATURE", "")
+    if not signature or not settings.TWILIO_AUTH_TOKEN:
+        return None  # before reading the body: nothing to trust it with
     url = settings.PUBLIC_BASE_URL + request.get_full_path()
     if request.content_type == FORM:
         return verified_twilio_form(url, request.body, signature)
