@@ -18,7 +18,7 @@ from blasts import rendering, services
 from blasts.audience import is_audio
 from blasts.channels.twiml import gather_twiml, voice_twiml
 from logs.models import Click, Delivery, Link
-from logs.signatures import signed_twilio_params
+from logs.signatures import INVALID_TWILIO_SIGNATURE, signed_twilio_params
 from subscribers.models import Subscriber
 
 
@@ -31,7 +31,7 @@ def _twiml(xml: str) -> HttpResponse:
 def twilio_voice(request, delivery_id: int):
     params = signed_twilio_params(request)
     if params is None:
-        return JsonResponse({"message": "Invalid Twilio signature."}, status=403)
+        return JsonResponse({"message": INVALID_TWILIO_SIGNATURE}, status=403)
     delivery = Delivery.objects.select_related("message").filter(pk=delivery_id, channel="voice").first()
     if delivery is None:
         return JsonResponse({"message": "Not found."}, status=404)

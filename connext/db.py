@@ -41,3 +41,15 @@ def retry_on_conflict(attempts: int = 3):
         return wrapper
 
     return decorate
+
+
+def without_nul(value):
+    """`value` (text, or JSON of lists and dicts) with NUL characters taken out of its strings:
+    no PostgreSQL text column holds one. For what arrives from outside and must be kept."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    return value

@@ -32,11 +32,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from connext.db import retry_on_conflict
+from connext.db import retry_on_conflict, without_nul
 from connext.models import Organization
 from logs import state
 from logs.models import Click, Delivery, Reply
-from logs.signatures import signed_twilio_params, verified_twilio_form
+from logs.signatures import INVALID_TWILIO_SIGNATURE, signed_twilio_params, verified_twilio_form
 from subscribers.addresses import InvalidAddress, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
 from subscribers.services import blocklist_add, blocklist_lift_stop
@@ -52,7 +52,6 @@ TEXT_CHANNELS = ("sms", "mms")
 # Twilio: the recipient has opted out of messages from this number (replied STOP to Twilio).
 TWILIO_OPTED_OUT = "21610"
 # SendGrid retries a batch for up to 72 h; a click seen within this window is not counted again.
-INVALID_TWILIO_SIGNATURE = "Invalid Twilio signature."
 ERROR_TEXT = 500  # characters of a provider's error message kept on the delivery
 
 Status = Delivery.Status
@@ -449,18 +448,6 @@ def _count_clicks(clicks: list[Click]) -> int:
     return len(new)
 
 
-def _without_nul(value):
-    """JSON with NUL characters taken out of its strings: no database text column holds one,
-    and one bad field must not fail (and so lose, retry after retry) a whole batch."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
-    return value
-
-
 @_post_only
 def sendgrid_events_view(request):
     if not sendgrid_request_is_valid(request):
@@ -471,5 +458,5 @@ def sendgrid_events_view(request):
         return _error("The body is not JSON.", 400)
     if not isinstance(events, list):
         return _error("The body must be a JSON array of events.", 400)
-    sendgrid_events(_without_nul(events))
+    sendgrid_events(without_nul(events))  # one bad field must not lose the batch
     return HttpResponse(status=204)

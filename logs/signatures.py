@@ -6,7 +6,10 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from twilio.request_validator import RequestValidator
 
+from connext.db import without_nul
+
 FORM = "application/x-www-form-urlencoded"  # what Twilio posts
+INVALID_TWILIO_SIGNATURE = "Invalid Twilio signature."  # the 403 of every Twilio hook
 
 
 def signed_twilio_params(request) -> dict[str, str] | None:
@@ -44,12 +47,5 @@ def _verified(url: str, params: dict[str, str], signature: str) -> dict[str, str
         return None
     validator = RequestValidator(token)
     if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
-        return _storable(params)
-    return _storable(params) if validator.validate(url, params, signature) else None
-
-
-def _storable(params: dict[str, str]) -> dict[str, str]:
-    """Verified parameters without NUL characters, which no database text column holds."""
-    if not any("\x00" in value for value in params.values()):
-        return params
-    return {name: value.replace("\x00", "") for name, value in params.items()}
+        return without_nul(params)  # verified as sent; kept without what no database text holds
+    return without_nul(params) if validator.validate(url, params, signature) else None
