@@ -97,11 +97,13 @@ def blocklist_add(
     if created:
         return entry
     entries = BlocklistEntry.objects.filter(pk=entry.pk)
-    if manual:
-        entries.filter(manual=False).update(manual=True)
-    else:  # conditional: a concurrent opt-out that got there first keeps its reason
+    if manual and not entry.manual:
+        entries.update(manual=True)
+        entry.manual = True
+    elif not manual and entry.reason == BlocklistEntry.Reason.MANUAL:
+        # Conditional: a concurrent opt-out that got there first keeps its reason.
         entries.filter(reason=BlocklistEntry.Reason.MANUAL).update(reason=reason, manual=True)
-    entry.refresh_from_db()
+        entry.refresh_from_db()
     return entry
 
 
