@@ -156,10 +156,13 @@ def estimate(*, user: User, data: dict) -> dict:
     }
 
 
+# Task messages are wake-ups: the rows say what is left to do. If the broker is down at
+# commit, the send is still accepted (robust: logged, not raised) and the sweeper sends
+# the wake-up again once it answers.
 def _after_commit_fanout(message_id: int) -> None:
     from blasts.tasks import fanout_task
 
-    transaction.on_commit(lambda: fanout_task.delay(message_id))
+    transaction.on_commit(lambda: fanout_task.delay(message_id), robust=True)
 
 
 def _after_commit_dispatch(message_id: int, *, tasks: int) -> None:
@@ -169,7 +172,7 @@ def _after_commit_dispatch(message_id: int, *, tasks: int) -> None:
         for _ in range(tasks):
             dispatch_task.delay(message_id)
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(enqueue, robust=True)
 
 
 # --- Fan-out --------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """One error shape for every status under /api: `{"message": ..., "errors"?: {...}}`.
 
 Validation errors name the field in `message` ("name: This field is required.")
-and list every problem in `errors`. Unexpected exceptions become a JSON 500 after
-the transaction is rolled back, never an HTML page.
+and list every problem in `errors`. A database, Redis or broker that does not answer is
+a 503 with Retry-After; other unexpected exceptions become a JSON 500 after the
+transaction is rolled back, never an HTML page.
 """
 
 import logging
 
+import kombu.exceptions
+import redis.exceptions
+from django import db
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -79,6 +83,17 @@ def error_body(exc: exceptions.APIException) -> dict:
     return {"message": str(detail)}
 
 
+# A dependency that is down or unreachable, as each client library reports it.
+OUTAGES = (db.OperationalError, db.InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+           kombu.exceptions.OperationalError)  # fmt: skip
+RETRY_AFTER = 5  # seconds
+
+
+def _view_name(context) -> str:
+    view = context.get("view")
+    return type(view).__name__ if view else "API view"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -92,9 +107,14 @@ def exception_handler(exc, context):
         exc = exceptions.ParseError(str(exc) or "Malformed request.")
 
     set_rollback()
+    if isinstance(exc, OUTAGES):
+        # The database, Redis or the broker did not answer: nothing wrong with the request,
+        # and asking again shortly is the right move.
+        logger.error("Service unavailable in %s: %r", _view_name(context), exc, exc_info=exc)
+        body = {"message": "Service temporarily unavailable; try again shortly."}
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER)})
     if not isinstance(exc, exceptions.APIException):
-        view = context.get("view")
-        logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view", exc_info=exc)
+        logger.exception("Unhandled error in %s", _view_name(context), exc_info=exc)
         return Response({"message": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     headers = {}

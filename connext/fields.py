@@ -90,3 +90,12 @@ class ConnextSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         check_object_fields(self, data)
         return super().to_internal_value(data)
+
+
+class NoFields(ConnextSerializer):
+    """The body of an action that takes nothing (`POST /logs/{id}/cancel`): empty or `{}`;
+    a field named is a 400 naming it, malformed JSON a 400, another media type a 415."""
+
+    @classmethod
+    def check(cls, request) -> None:
+        cls(data=request.data).is_valid(raise_exception=True)

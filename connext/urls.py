@@ -15,8 +15,8 @@ api_v1 = [
 urlpatterns = [
     re_path(r"^healthz/?$", views.healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
-    re_path(r"^api/v1/openapi\.json/?$", SpectacularJSONAPIView.as_view(), name="openapi"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    re_path(r"^api/v1/openapi\.json/?$", views.get_only(SpectacularJSONAPIView.as_view()), name="openapi"),
+    re_path(r"^api/docs/?$", views.get_only(SpectacularSwaggerView.as_view(url_name="openapi")), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("blasts.public_urls")),
     path("", include("logs.callback_urls")),

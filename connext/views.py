@@ -1,15 +1,33 @@
 """Views outside the resource apps: health, and JSON error pages for /api/."""
 
+import functools
+
 from django.http import JsonResponse
 from django.views import defaults
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from connext import health
 
 JSON_PREFIXES = ("/api/", "/hooks/", "/healthz")
 
 
-@require_GET
+def get_only(view):
+    """GET and HEAD only; any other method is a JSON 405, as everywhere under /api/ (Django's
+    require_GET answers with an empty text/html page, and DRF with the view's own renderer)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse({"message": f'Method "{request.method}" not allowed.'}, status=405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@get_only
 def healthz(request):
     checks = {"database": health.database_ok(), "broker": health.broker_ok()}
     ok = all(checks.values())

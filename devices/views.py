@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from connext.fields import NoFields
 from connext.viewsets import ConnextAPIView
 from devices.serializers import PairingCodeSerializer
 from devices.services import pairing_code_create
@@ -14,5 +15,6 @@ class PairingCodeView(ConnextAPIView):
 
     @extend_schema(request=None, responses={201: PairingCodeSerializer})
     def post(self, request):
+        NoFields.check(request)
         code = pairing_code_create(user=request.user)
         return Response(PairingCodeSerializer(code).data, status=status.HTTP_201_CREATED)

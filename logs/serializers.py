@@ -1,7 +1,5 @@
 from rest_framework import serializers
 
-from connext.fields import ConnextSerializer
-
 
 class MessageLogSerializer(serializers.Serializer):
     """A row of `GET /logs`; the counts come from `selectors.counts_by_message` (context)."""
@@ -96,10 +94,6 @@ class StatsSerializer(serializers.Serializer):
     statuses = StatusCountsSerializer()
     errors = ErrorCountSerializer(many=True)
     clicks = serializers.IntegerField(help_text="Clicks in all.")
-
-
-class CancelSerializer(ConnextSerializer):
-    """`POST /logs/{id}/cancel` takes no fields: an empty body or `{}`."""
 
 
 class CancelResultSerializer(serializers.Serializer):

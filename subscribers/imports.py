@@ -747,7 +747,8 @@ def import_create(
         update_existing=update_existing,
         notify_url=notify_url,
     )
-    transaction.on_commit(lambda: run_import.delay(job.pk))
+    # A broker down at commit: the job stays queued and the sweeper enqueues it again.
+    transaction.on_commit(lambda: run_import.delay(job.pk), robust=True)
     return job
 
 

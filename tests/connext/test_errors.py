@@ -106,3 +106,18 @@ def test_admin_404_stays_html(client):
     response = client.get("/admin-nothing/")
     assert response.status_code == 404
     assert "text/html" in response["Content-Type"]
+
+
+def test_an_unreachable_redis_is_a_503_with_retry_after(api, settings):
+    settings.RATELIMIT_STORAGE_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+    response = api.get("/api/v1/groups")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json() == {"message": "Service temporarily unavailable; try again shortly."}
+
+
+@pytest.mark.parametrize("path", ["/api/docs", "/api/v1/openapi.json", "/healthz"])
+def test_pages_beside_the_api_answer_other_methods_with_a_json_405(anon, path):
+    response = anon.post(path, {})
+    assert response.status_code == 405 and response["Content-Type"] == "application/json"
+    assert response.json() == {"message": 'Method "POST" not allowed.'} and response["Allow"] == "GET, HEAD"
+    assert anon.get(path).status_code in (200, 503)

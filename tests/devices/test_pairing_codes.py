@@ -32,3 +32,9 @@ def test_sender_cannot_pair_devices(org, client_for):
 
 def test_get_is_405(api):
     assert api.get("/api/v1/devices/pairing-codes").status_code == 405
+
+
+def test_a_field_in_the_body_is_400_naming_it(api):
+    response = api.post("/api/v1/devices/pairing-codes", {"x": 1})
+    assert response.status_code == 400 and response.json()["message"] == "x: Unknown field."
+    assert api.post("/api/v1/devices/pairing-codes", {}).status_code == 201
