@@ -91,6 +91,16 @@ class OrgScopedViewSet(ConnextAPIMixin, viewsets.GenericViewSet):
             return self.queryset.none()
         return self.queryset.filter(**{self.org_field: self.organization})
 
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.request.method in ("PATCH", "DELETE"):
+            # get_object() of a write: the row is locked for the write's transaction. A PATCH
+            # racing a DELETE then finds it gone (404) instead of writing it back (Django's
+            # save() inserts when its UPDATE finds no row), and both take the row before its
+            # related rows: no deadlock between them.
+            queryset = queryset.select_for_update(of=("self",), no_key=self.request.method == "PATCH")
+        return queryset
+
 
 class OrgScopedModelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet
