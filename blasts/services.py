@@ -380,6 +380,10 @@ def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:
     renderer = Renderer(message)
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
+        if Message.objects.filter(pk=message_id).exclude(canceled_at=None).exists():
+            # Canceled: a row queued again after the cancel (a retry that raced it) goes too.
+            state.cancel(message_id)
+            break
         ids, lease = state.claim(message_id, settings.DISPATCH_BATCH_SIZE, settings.DELIVERY_LEASE_SECONDS)
         if not ids:
             break

@@ -92,12 +92,21 @@ def record_failed(rows: Sequence[tuple[int, str, str]], *, provider: str, lease:
     )
 
 
+# Where a leased row goes back to when it was not sent (a transient error, or a dispatcher
+# that died): queued, unless its message was canceled meanwhile. Cancel only takes queued
+# rows; one in flight at that moment must not be sent later.
+_QUEUED_UNLESS_CANCELED = (
+    "CASE WHEN EXISTS (SELECT 1 FROM logs_message m WHERE m.id = logs_delivery.message_id "
+    "AND m.canceled_at IS NOT NULL) THEN 'canceled' ELSE 'queued' END"
+)
+
+
 def record_retry(rows: Sequence[tuple[int, str, str, dt.datetime]], *, lease: dt.datetime) -> int:
     """(id, error code, error message, not before) of transient failures: sending -> queued."""
     now = timezone.now()
     return _update_with_values(
-        "status = 'queued', error_code = v.column2, error_message = v.column3, not_before = v.column4, "
-        "lease_expires_at = NULL, updated_at = %s",
+        f"status = {_QUEUED_UNLESS_CANCELED}, error_code = v.column2, error_message = v.column3, "
+        "not_before = v.column4, lease_expires_at = NULL, updated_at = %s",
         [now],
         rows,
         "status = 'sending' AND lease_expires_at = %s",
@@ -260,7 +269,7 @@ def requeue_unsent(rows: Sequence[tuple[int, dt.datetime]]) -> int:
     """(id, lease) of expired-lease rows the provider never received: sending -> queued."""
     now = timezone.now()
     return _update_with_values(
-        "status = 'queued', lease_expires_at = NULL, updated_at = %s",
+        f"status = {_QUEUED_UNLESS_CANCELED}, lease_expires_at = NULL, updated_at = %s",
         [now],
         rows,
         "status = 'sending' AND logs_delivery.lease_expires_at = v.column2",

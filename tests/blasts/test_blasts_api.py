@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from blasts.models import ConsoleSend
 from connext import roles
@@ -232,3 +233,14 @@ def test_email_unsubscribe_link_blocklists_the_address(api, audience, run_jobs, 
     assert BlocklistEntry.objects.filter(recipient="ada@example.com").count() == 1
     assert api.get("/api/v1/subscribers", {"keyword": "ada@example.com"}).json()[0]["emailBlocked"] == 1
     assert client.get("/u/forged-token").status_code == 404
+
+
+def test_a_dispatcher_sends_nothing_of_a_canceled_message(api, audience):
+    from blasts.services import dispatch, fanout
+
+    message_id = api.post(BLASTS, {"types": ["sms"], "groups": [1], "message": "Hi"}).json()["id"]
+    fanout(message_id)  # rows queued; then a cancel raced a retry and one row is queued again
+    Message.objects.filter(pk=message_id).update(canceled_at=timezone.now())
+    assert dispatch(message_id) == "done"
+    assert set(Delivery.objects.filter(message_id=message_id).values_list("status", flat=True)) == {"canceled"}
+    assert not ConsoleSend.objects.exists()

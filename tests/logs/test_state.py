@@ -67,6 +67,17 @@ def test_retry_goes_back_to_queued_with_a_backoff(message):
     assert row.status == "queued" and row.error_code == "503" and row.not_before == when
 
 
+def test_rows_in_flight_when_their_message_is_canceled_are_canceled_not_queued_again(message):
+    ids = make(message, 3)
+    _, lease = state.claim(message.pk, 3, 60)  # all three in flight: cancel takes none of them
+    assert state.cancel(message.pk) == 0
+    Message.objects.filter(pk=message.pk).update(canceled_at=timezone.now())  # what a cancel of more rows sets
+    state.record_retry([(ids[0], "503", "Service unavailable", timezone.now())], lease=lease)
+    state.requeue_unsent([(ids[1], lease)])  # the sweeper: the provider never got it
+    state.record_sent([(ids[2], "SM3")], provider="twilio", lease=lease)
+    assert [status_of(pk) for pk in ids] == ["canceled", "canceled", "sent"]
+
+
 def test_callbacks_never_move_a_status_backwards(message):
     (pk,) = make(message, 1)
     _, lease = state.claim(message.pk, 1, 60)
