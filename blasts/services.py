@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from blasts import rendering
 from blasts.audience import Audience, Plan, audience_for, channel_where, is_audio, plan_for
-from blasts.channels import Outgoing, Result, channel_for
+from blasts.channels import Outgoing, Result, channel_for, console, sendgrid_configured, twilio_configured
 from blasts.links import new_code, replace_urls
 from blasts.segments import sms_info
 from connext.db import retry_on_conflict
@@ -500,7 +500,14 @@ def sweep() -> dict:
     stalled = state.messages_needing_dispatch(settings.SWEEP_STALE_SECONDS)
     for message_id in set(stalled) | set(settled["messages"]):
         dispatch_task.delay(message_id)
-    return {"fanout": len(unfanned), "dispatch": len(stalled), **{k: v for k, v in settled.items() if k != "messages"}}
+    receipts = 0
+    if not (twilio_configured() and sendgrid_configured()):  # the console channel is in use
+        sent_before = stale - dt.timedelta(seconds=settings.CONSOLE_DELIVERY_DELAY)
+        receipts = console.deliver_overdue(sent_before, since=now - dt.timedelta(days=1))
+    return {
+        "fanout": len(unfanned), "dispatch": len(stalled), "console_receipts": receipts,
+        **{k: v for k, v in settled.items() if k != "messages"},
+    }  # fmt: skip
 
 
 def settle_expired_leases() -> dict:

@@ -1,6 +1,7 @@
 """POST /blasts, /blasts/test and /blasts/estimate over HTTP, on the console channel, with the
 fan-out and dispatch tasks run in process after the request commits."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -244,3 +245,21 @@ def test_a_dispatcher_sends_nothing_of_a_canceled_message(api, audience):
     assert dispatch(message_id) == "done"
     assert set(Delivery.objects.filter(message_id=message_id).values_list("status", flat=True)) == {"canceled"}
     assert not ConsoleSend.objects.exists()
+
+
+def test_the_sweeper_delivers_console_receipts_a_dead_worker_took_with_it(org):
+    from blasts.services import sweep
+
+    message = Message.objects.create(organization=org, types=["sms"], message="Hi", fanned_out_at=timezone.now())
+
+    def sent(recipient, at):
+        return Delivery.objects.create(
+            message=message, channel="sms", recipient=recipient, status="sent", provider="console", sent_at=at
+        )
+
+    overdue = sent("+12025550101", timezone.now() - dt.timedelta(hours=1))
+    just_sent = sent("+12025550102", timezone.now())
+    assert sweep()["console_receipts"] == 1
+    overdue.refresh_from_db()
+    just_sent.refresh_from_db()
+    assert (overdue.status, just_sent.status) == ("delivered", "sent")
