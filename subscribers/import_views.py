@@ -12,7 +12,7 @@ from rest_framework.utils import html
 
 from connext.errors import ApplicationError, PayloadTooLarge
 from connext.fields import IntBooleanField, StrictCharField
-from connext.parsers import JSONParser
+from connext.parsers import UnboundedJSONParser
 from connext.schema import ErrorSerializer
 from connext.viewsets import ConnextAPIView
 from subscribers import imports
@@ -181,7 +181,7 @@ class ImportCreateView(ConnextAPIView):
     """Start a subscriber import; poll GET /subscribers/imports/{id} or give a notifyUrl."""
 
     permission_map = {"POST": ["subscribers.add_subscriber", "subscribers.change_subscriber"]}
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [UnboundedJSONParser, MultiPartParser]  # bodies bounded by _refuse_oversized
 
     @extend_schema(
         summary="Import subscribers",

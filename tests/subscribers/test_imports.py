@@ -519,6 +519,16 @@ def test_oversized_upload_is_413(api, settings):
     assert ImportJob.objects.count() == 0
 
 
+def test_a_json_body_may_exceed_the_usual_request_limit_up_to_the_import_limit(api, settings, run_jobs):
+    rows = [
+        {"phone": f"+1202555{i:04d}", "first": "x" * 90, "last": "y" * 90, "address": "z" * 90} for i in range(9000)
+    ]
+    assert len(json.dumps({"subscribers": rows})) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = run_jobs(api.post, IMPORTS, {"subscribers": rows})
+    assert response.status_code == 202, response.json()
+    assert api.get(f"{IMPORTS}/{response.json()['id']}").json()["created"] == 9000
+
+
 def test_body_far_over_the_limit_is_refused_before_it_is_read(api, settings):
     settings.IMPORT_MAX_BYTES = 10
     response = upload(api, "email\n" + "someone@example.com\n" * 5000)
