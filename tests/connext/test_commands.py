@@ -2,6 +2,8 @@
 
 import datetime
 import io
+import os
+import sys
 import zoneinfo
 
 import pytest
@@ -129,3 +131,23 @@ def test_quickstart_names_the_stack_it_runs_on(settings):
     stack = Command._stack()
     assert "SMS/MMS/voice: Twilio channel" in stack and "email: console channel" in stack
     assert stack.startswith("SQLite" if connection.vendor == "sqlite" else "PostgreSQL")
+
+
+def test_dev_up_starts_an_exited_process_again_until_it_keeps_exiting(tmp_path):
+    from connext.management.commands.quickstart import Children
+
+    runs = tmp_path / "runs"
+    exits_at_once = [sys.executable, "-c", f"open({str(runs)!r}, 'a').write('x')"]
+    logged = []
+    children = Children({"worker": exits_at_once}, dict(os.environ), log=logged.append)
+    try:
+        for _ in range(Children.MAX_RESTARTS):
+            children.running["worker"].wait(10)
+            children.restart_exited()
+        children.running["worker"].wait(10)
+        with pytest.raises(CommandError, match="4 times in a minute"):
+            children.restart_exited()
+    finally:
+        children.stop()
+    assert runs.read_text() == "xxxx"
+    assert logged == ["worker exited with code 0; starting it again"] * 3

@@ -22,6 +22,44 @@ DEMO_ORG = "Demo"
 DEMO_EMAIL = "admin@example.com"
 
 
+class Children:
+    """The processes `./dev up` keeps running: one that exits (a worker killed mid-blast) is
+    started again, as a process manager would, unless it keeps exiting (a broken setup)."""
+
+    MAX_RESTARTS = 3  # within WINDOW seconds
+    WINDOW = 60.0
+
+    def __init__(self, procs: dict[str, list[str]], env: dict[str, str], *, log):
+        self.procs, self.env, self.log = procs, env, log
+        self.running = {name: subprocess.Popen(argv, env=env) for name, argv in procs.items()}
+        self.restarts: dict[str, list[float]] = {name: [] for name in procs}
+
+    def values(self):
+        return self.running.values()
+
+    def restart_exited(self) -> None:
+        now = time.monotonic()
+        for name, child in list(self.running.items()):
+            if child.poll() is None:
+                continue
+            recent = [at for at in self.restarts[name] if now - at < self.WINDOW]
+            if len(recent) >= self.MAX_RESTARTS:
+                raise CommandError(f"{name} exited with code {child.returncode}, {len(recent) + 1} times in a minute")
+            self.log(f"{name} exited with code {child.returncode}; starting it again")
+            self.restarts[name] = [*recent, now]
+            self.running[name] = subprocess.Popen(self.procs[name], env=self.env)
+
+    def stop(self) -> None:
+        for child in self.running.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in self.running.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
 class Command(BaseCommand):
     help = "Set up the embedded defaults and run web + worker + beat; prints an API key to try."
 
@@ -71,7 +109,7 @@ class Command(BaseCommand):
         # Short links, unsubscribe and callback URLs point at this server unless configured.
         env = {**os.environ}
         env.setdefault("PUBLIC_BASE_URL", base)
-        children = {name: subprocess.Popen(argv, env=env) for name, argv in procs.items()}
+        children = Children(procs, env, log=self.stderr.write)
         stopping = False
 
         def stop(*_):
@@ -84,19 +122,10 @@ class Command(BaseCommand):
             self._wait_until_ready(base, children)
             self._banner(base, plaintext, password)
             while not stopping:
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        raise CommandError(f"{name} exited with code {child.returncode}")
+                children.restart_exited()
                 time.sleep(0.5)
         finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.terminate()
-            for child in children.values():
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            children.stop()
 
     def _ensure_demo_admin(self) -> str | None:
         """Create the demo organization and admin on the first run; returns the new password then."""
