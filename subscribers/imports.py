@@ -32,7 +32,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -58,11 +58,13 @@ MAX_REPORTED_ERRORS = 1000
 FETCH_TIMEOUT_SECONDS = 120.0
 NOTIFY_TIMEOUT_SECONDS = 10.0
 
-# A row is a tuple: (line, first, last, phone, email, address, city, state, zip, enabled, text).
-# "Not given" is "" for the text fields and None for the two flags: an update keeps the
-# current value, a new subscriber gets the default.
+# A row is a tuple: (line, first, last, phone, email, address, city, state, zip, enabled, text,
+# group ids). "Not given" is "" for the text fields and None for the two flags: an update
+# keeps the current value, a new subscriber gets the default. The row's own groups (a
+# `groups` column, as GET /subscribers/export writes it) are added to the job's.
 FIELDS = ("first", "last", "phone", "email", "address", "city", "state", "zip", "enabled", "text")
-LINE, FIRST, LAST, PHONE, EMAIL, ADDRESS, CITY, STATE, ZIP, ENABLED, TEXT = range(11)
+LINE, FIRST, LAST, PHONE, EMAIL, ADDRESS, CITY, STATE, ZIP, ENABLED, TEXT, GROUPS = range(12)
+RAW_GROUPS = len(FIELDS)  # raw values: FIELDS, then the groups cell
 TEXT_FIELDS = ("first", "last", "address", "city", "state", "zip")
 
 ALIASES = {
@@ -76,6 +78,7 @@ ALIASES = {
     "zip": ("zip", "zip_code", "zipcode", "postal_code", "postcode"),
     "enabled": ("enabled",),
     "text": ("text",),
+    "groups": ("groups", "group", "group_numbers"),
 }
 _COLUMNS = {alias: field for field, aliases in ALIASES.items() for alias in aliases}
 _SEPARATORS = re.compile(r"[\s\-]+")
@@ -97,6 +100,10 @@ def max_import_bytes() -> int:
 def column_field(name: str) -> str | None:
     """The subscriber field a column (or JSON key) fills: `E-mail` -> email; None when unknown."""
     return _COLUMNS.get(_SEPARATORS.sub("_", name.strip().lower()))
+
+
+def _raw_index(field: str) -> int:
+    return RAW_GROUPS if field == "groups" else FIELDS.index(field)
 
 
 # --- normalization -----------------------------------------------------------------
@@ -244,8 +251,33 @@ def _texts(raw) -> list[str]:
     return values
 
 
-def clean_row(line: int, raw, region: str) -> tuple:
-    """A row tuple from the 10 raw values in FIELDS order ("" or None = not given); _RowError names the field."""
+_GROUP_SEPARATORS = re.compile(r"[\s,;|]+")
+
+
+def _group_ids(cell, groups: Mapping[int, int]) -> tuple[int, ...]:
+    """The ids of the groups a `groups` cell names by number: `1 4`, `1,4`, or a JSON [1, 4]."""
+    if cell is None or cell == "":
+        return ()
+    if isinstance(cell, str):
+        parts = [part for part in _GROUP_SEPARATORS.split(cell.strip()) if part]
+        if not all(part.isascii() and part.isdigit() for part in parts):
+            raise _RowError("groups: Must be group numbers, e.g. 1 4.")
+        numbers = [int(part) for part in parts]
+    elif isinstance(cell, list) and all(type(n) is int for n in cell):
+        numbers = cell
+    elif type(cell) is int:
+        numbers = [cell]
+    else:
+        raise _RowError("groups: Must be group numbers, e.g. [1, 4].")
+    unknown = sorted({n for n in numbers if n not in groups})
+    if unknown:
+        raise _RowError(f"groups: Unknown group number(s): {', '.join(map(str, unknown))}.")
+    return tuple(sorted({groups[n] for n in numbers}))
+
+
+def clean_row(line: int, raw, region: str, groups: Mapping[int, int] | None = None) -> tuple:
+    """A row tuple from the raw values (FIELDS, then the groups cell; "" or None = not given);
+    `groups` maps the organization's group numbers to ids. _RowError names the field."""
     first, last, phone, email, address, city, state, zip_ = _texts(raw)
     if phone:
         try:
@@ -262,7 +294,8 @@ def clean_row(line: int, raw, region: str) -> tuple:
     text = None if text == "" or text is None else _flag("text", text)
     if not phone and not email:
         raise _RowError("phone: A phone or an email is required.")
-    return (line, first, last, phone, email, address, city, state, zip_, enabled, text)
+    group_ids = _group_ids(raw[RAW_GROUPS], groups or {}) if len(raw) > RAW_GROUPS else ()
+    return (line, first, last, phone, email, address, city, state, zip_, enabled, text, group_ids)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -316,14 +349,14 @@ def _csv_records(payload: bytes) -> Iterator[tuple[int, tuple | list]]:
         for index, name in enumerate(header):
             field = column_field(name)
             if field is not None:
-                columns.setdefault(FIELDS.index(field), []).append(index)
+                columns.setdefault(_raw_index(field), []).append(index)
         if FIELDS.index("phone") not in columns and FIELDS.index("email") not in columns:
             raise ImportFailed(
                 "The header row (line 1) has no phone or email column; phone columns may be named "
                 f"{', '.join(ALIASES['phone'])}, email columns {', '.join(ALIASES['email'])}."
             )
-        # One C call per record picks the 10 values; a field without a column reads the "" appended last.
-        pick = operator.itemgetter(*(columns[field][0] if field in columns else -1 for field in range(10)))
+        # One C call per record picks the raw values; a field without a column reads the "" appended last.
+        pick = operator.itemgetter(*(columns[field][0] if field in columns else -1 for field in range(RAW_GROUPS + 1)))
         several = [(field, indexes) for field, indexes in columns.items() if len(indexes) > 1]
         width = max(max(indexes) for indexes in columns.values()) + 1
         end = reader.line_num
@@ -369,12 +402,12 @@ def _json_records(payload: bytes) -> Iterator[tuple[int, list | None]]:
             if not isinstance(value, dict):
                 value = None
             else:
-                raw = [""] * 10
+                raw = [""] * (RAW_GROUPS + 1)
                 for key, cell in value.items():
                     field = keys.get(key, -1)
                     if field == -1:
                         name = column_field(key)
-                        field = keys[key] = FIELDS.index(name) if name else None
+                        field = keys[key] = _raw_index(name) if name else None
                     if field is not None and cell is not None and cell != "" and raw[field] == "":
                         raw[field] = cell
                 value = raw
@@ -394,8 +427,11 @@ def _json_records(payload: bytes) -> Iterator[tuple[int, list | None]]:
         raise ImportFailed("Invalid JSON: nested too deeply.") from None
 
 
-def read_rows(payload: bytes, source_format: str, region: str) -> Iterator[tuple[int, tuple | None, str | None]]:
-    """(line, row, None) or (line, None, error message) for every non-blank record, in file order.
+def read_rows(
+    payload: bytes, source_format: str, region: str, groups: Mapping[int, int] | None = None
+) -> Iterator[tuple[int, tuple | None, str | None]]:
+    """(line, row, None) or (line, None, error message) for every non-blank record, in file order;
+    `groups` maps the organization's group numbers to ids (for a `groups` column).
 
     ImportFailed when the file can't be read on; rows before it were yielded.
     """
@@ -409,7 +445,7 @@ def read_rows(payload: bytes, source_format: str, region: str) -> Iterator[tuple
             yield line, None, "Must be a JSON object."
             continue
         try:
-            row = clean_row(line, raw, region)
+            row = clean_row(line, raw, region, groups)
         except _RowError as exc:
             yield line, None, str(exc)
             continue
@@ -439,7 +475,8 @@ def _copy_line(row: tuple) -> str:
         texts = "\t".join(
             v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r") for v in row[1:9]
         )
-    return f"{row[0]}\t{texts}\t{_COPY_FLAG[row[ENABLED]]}\t{_COPY_FLAG[row[TEXT]]}\n"
+    groups = ",".join(map(str, row[GROUPS]))
+    return f"{row[0]}\t{texts}\t{_COPY_FLAG[row[ENABLED]]}\t{_COPY_FLAG[row[TEXT]]}\t{{{groups}}}\n"
 
 
 class _Chunk(NamedTuple):
@@ -450,7 +487,14 @@ class _Chunk(NamedTuple):
 
 
 def _chunks(
-    payload: bytes, source_format: str, region: str, *, skip: int, size: int, copy_format: bool
+    payload: bytes,
+    source_format: str,
+    region: str,
+    *,
+    skip: int,
+    size: int,
+    copy_format: bool,
+    groups: Mapping[int, int] | None = None,
 ) -> Iterator[_Chunk]:
     """Chunks of `size` records, after the first `skip` records."""
 
@@ -461,7 +505,7 @@ def _chunks(
     seen = 0
     rows: list[tuple] = []
     errors: list[tuple[int, str]] = []
-    for line, row, error in read_rows(payload, source_format, region):
+    for line, row, error in read_rows(payload, source_format, region, groups):
         seen += 1
         if not seen & 127:
             # Hand the GIL over now and then: the writing thread waiting on the database gets it back
@@ -571,7 +615,7 @@ class _PostgresWriter:
     STAGE = "connext_import_stage"
     STAGE_COLUMNS = (
         "line integer, first text, last text, phone text, email text, address text, city text, state text, "
-        "zip text, enabled boolean, text boolean"
+        "zip text, enabled boolean, text boolean, groups bigint[]"
     )
 
     def __init__(self, organization_id: int, group_ids: list[int]):
@@ -580,20 +624,26 @@ class _PostgresWriter:
         table, org, stage = _q(meta.db_table), _q(meta.get_field("organization").column), self.STAGE
         columns = [_q(meta.get_field(name).column) for name in FIELDS]
         phone, email = columns[FIELDS.index("phone")], columns[FIELDS.index("email")]
-        members = ""
-        if group_ids:
-            members = (
-                f", members AS (INSERT INTO {_q(through.db_table)} "  # noqa: S608
-                f"({_q(through.get_field('subscriber').column)}, {_q(through.get_field('group').column)}) "
-                "SELECT written.id, g.id FROM written CROSS JOIN unnest(%(groups)s::bigint[]) AS g(id) "
-                "ON CONFLICT DO NOTHING)"
-            )
-        self.insert_sql = (
+        # Memberships of the written rows: the job's groups and each row's own (stage.groups).
+        member_columns = f"{_q(through.get_field('subscriber').column)}, {_q(through.get_field('group').column)}"
+        members = (
+            f", members AS (INSERT INTO {_q(through.db_table)} ({member_columns}) "  # noqa: S608
+            "SELECT DISTINCT r.id, g.id FROM ({rows}) AS r "
+            "CROSS JOIN LATERAL unnest(r.groups || %(groups)s::bigint[]) AS g(id) ON CONFLICT DO NOTHING)"
+        )
+        # An inserted row is its stage row's, found again by phone (else email): unique in the file.
+        inserted_rows = (
+            f"SELECT w.id, st.groups FROM written w JOIN {stage} st ON st.phone = w.{phone} WHERE w.{phone} <> '' "  # noqa: S608
+            f"UNION ALL SELECT w.id, st.groups FROM written w JOIN {stage} st ON st.email = w.{email} "
+            f"WHERE w.{phone} = ''"
+        )
+        insert = (
             f"WITH written AS (INSERT INTO {table} ({org}, {', '.join(columns)}, created_at, updated_at) "  # noqa: S608
             f"SELECT %(org)s, {', '.join(FIELDS[:8])}, COALESCE(enabled, TRUE), COALESCE(text, FALSE), "
             f"%(now)s, %(now)s FROM {stage} ORDER BY line ON CONFLICT DO NOTHING RETURNING id, {phone}, {email})"
-            f"{members} SELECT {phone}, {email} FROM written"
         )
+        self.insert_sql = f"{insert} SELECT {phone}, {email} FROM written"  # noqa: S608
+        self.insert_members_sql = f"{insert}{members.format(rows=inserted_rows)} SELECT {phone}, {email} FROM written"  # noqa: S608
         self.lookup_sql = (
             f"SELECT id, {phone}, {email} FROM {table} WHERE {org} = %(org)s AND ("  # noqa: S608
             f"({phone} = ANY(%(phones)s::text[]) AND {phone} <> '') OR "
@@ -601,15 +651,20 @@ class _PostgresWriter:
         )
         given = [f"NULLIF(st.{name}, '')" for name in FIELDS[:8]] + ["st.enabled", "st.text"]
         assignments = ", ".join(f"{c} = COALESCE({v}, s.{c})" for v, c in zip(given, columns, strict=True))
-        self.update_sql = (
+        update = (
             "WITH m AS (SELECT * FROM unnest(%(lines)s::integer[], %(ids)s::bigint[]) AS m(line, id)), "  # noqa: S608
             f"written AS (UPDATE {table} s SET {assignments}, updated_at = %(now)s "
             f"FROM m JOIN {stage} st ON st.line = m.line WHERE s.id = m.id AND s.{org} = %(org)s "
-            f"RETURNING s.id){members} SELECT count(*) FROM written"
+            "RETURNING s.id, st.groups)"
+        )
+        self.update_sql = f"{update} SELECT count(*) FROM written"  # noqa: S608
+        self.update_members_sql = (
+            f"{update}{members.format(rows='SELECT id, groups FROM written')} SELECT count(*) FROM written"  # noqa: S608
         )
 
     def upsert(self, rows: list[tuple], update_existing: bool, copy_data: bytes | None = None) -> Outcome:
         params = {**self.params, "now": timezone.now()}
+        with_members = bool(self.params["groups"]) or any(row[GROUPS] for row in rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.STAGE} ({self.STAGE_COLUMNS}) ON COMMIT DELETE ROWS"
@@ -621,8 +676,8 @@ class _PostgresWriter:
                     copy.write(copy_data)  # formatted by the reading thread
                 else:
                     for row in rows:
-                        copy.write_row(row)
-            cursor.execute(self.insert_sql, params)
+                        copy.write_row((*row[:GROUPS], list(row[GROUPS])))
+            cursor.execute(self.insert_members_sql if with_members else self.insert_sql, params)
             written = cursor.fetchall()
             if len(written) == len(rows):
                 return len(written), 0, 0, []
@@ -644,7 +699,7 @@ class _PostgresWriter:
             if updates:
                 params["lines"] = [row[LINE] for row, _ in updates]
                 params["ids"] = [target for _, target in updates]
-                cursor.execute(self.update_sql, params)
+                cursor.execute(self.update_members_sql if with_members else self.update_sql, params)
                 updated = cursor.fetchone()[0]
         return len(written), updated, skipped, errors
 
@@ -704,13 +759,18 @@ class _OrmWriter:
             changed.append(subscriber)
         if changed:
             Subscriber.objects.bulk_update(changed, [*FIELDS, "updated_at"], batch_size=500)
-        if self.group_ids and (created or changed):
-            through = Subscriber.groups.through
-            through.objects.bulk_create(
-                [through(subscriber_id=s.pk, group_id=g) for s in created + changed for g in self.group_ids],
-                ignore_conflicts=True,
-                batch_size=1000,
-            )
+        written = [
+            *zip(created, new, strict=True),
+            *((subscriber, row) for subscriber, (row, _) in zip(changed, updates, strict=True)),
+        ]
+        through = Subscriber.groups.through
+        memberships = [
+            through(subscriber_id=subscriber.pk, group_id=group_id)
+            for subscriber, row in written
+            for group_id in {*self.group_ids, *row[GROUPS]}
+        ]
+        if memberships:
+            through.objects.bulk_create(memberships, ignore_conflicts=True, batch_size=1000)
         return len(created), len(changed), skipped, errors
 
 
@@ -810,14 +870,17 @@ def _load_payload(job: ImportJob) -> tuple[bytes, str]:
 def _process(job: ImportJob) -> None:
     org = job.organization
     payload, source_format = _load_payload(job)
-    group_ids = list(Group.objects.filter(organization=org, number__in=job.group_numbers).values_list("id", flat=True))
+    groups = dict(Group.objects.filter(organization=org).values_list("number", "id"))  # for `groups` columns
+    group_ids = [groups[number] for number in job.group_numbers if number in groups]
     writer_class = _PostgresWriter if connection.vendor == "postgresql" else _OrmWriter
     writer = writer_class(org.pk, group_ids)
     size = max(1, int(getattr(settings, "IMPORT_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)))
     progress = _Progress(job)
     # job.total rows were committed by an earlier run of this job (a worker that died): not again.
     copy_format = isinstance(writer, _PostgresWriter)
-    chunks = _chunks(payload, source_format, org.default_region, skip=job.total, size=size, copy_format=copy_format)
+    chunks = _chunks(
+        payload, source_format, org.default_region, skip=job.total, size=size, copy_format=copy_format, groups=groups
+    )
     with contextlib.closing(_read_ahead(chunks)) as ahead:
         for chunk in ahead:
             _write_chunk(job, writer, progress, chunk)

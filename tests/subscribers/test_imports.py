@@ -243,6 +243,48 @@ def test_groups_in_a_json_body(api, org, run_jobs):
     assert list(subscriber(email="a@example.com").groups.all()) == [group]
 
 
+def test_a_groups_column_adds_each_row_to_its_own_groups_too(api, org, other_org, run_jobs):
+    one, two, seven = (GroupFactory(organization=org, number=n) for n in (1, 2, 7))
+    GroupFactory(organization=other_org, number=9)  # another organization's group is unknown here
+    existing = Subscriber.objects.create(organization=org, phone="+12125550142")
+    existing.groups.add(one)
+    csv = (
+        "phone,email,groups\n212-555-0142,,2\n,ada@example.com,1 2\n646.555.0199,,\n"
+        ",bob@example.com,9\n,cy@example.com,x\n"
+    )
+    job = job_of(api, run_jobs(upload, api, csv, groups="7"))
+    assert (job["created"], job["updated"], job["skipped"]) == (2, 1, 2)
+    assert job["errors"] == [
+        {"line": 5, "message": "groups: Unknown group number(s): 9."},
+        {"line": 6, "message": "groups: Must be group numbers, e.g. 1 4."},
+    ]
+    assert set(existing.groups.all()) == {one, two, seven}  # added to, never taken from
+    assert set(subscriber(email="ada@example.com").groups.all()) == {one, two, seven}
+    assert set(subscriber(phone="+16465550199").groups.all()) == {seven}
+
+
+def test_a_json_row_names_its_groups_as_a_list(api, org, run_jobs):
+    one, two = GroupFactory(organization=org, number=1), GroupFactory(organization=org, number=2)
+    rows = [{"email": "a@example.com", "groups": [1, 2]}, {"email": "b@example.com", "groups": "2"}]
+    job = job_of(api, run_jobs(api.post, IMPORTS, {"subscribers": rows}))
+    assert job["created"] == 2
+    assert set(subscriber(email="a@example.com").groups.all()) == {one, two}
+    assert set(subscriber(email="b@example.com").groups.all()) == {two}
+
+
+def test_an_export_imported_again_keeps_the_memberships(api, org, run_jobs):
+    one, two = GroupFactory(organization=org, number=1), GroupFactory(organization=org, number=2)
+    ada = Subscriber.objects.create(organization=org, first="Ada", phone="+12125550142")
+    ada.groups.add(one, two)
+    Subscriber.objects.create(organization=org, first="Bob", email="bob@example.com").groups.add(two)
+    exported = b"".join(api.get("/api/v1/subscribers/export").streaming_content)
+    Subscriber.objects.all().delete()
+    job = job_of(api, run_jobs(upload, api, exported, name="export.csv"))
+    assert (job["created"], job["errors"]) == (2, [])
+    assert set(subscriber(first="Ada").groups.all()) == {one, two}
+    assert set(subscriber(first="Bob").groups.all()) == {two}
+
+
 def test_unknown_group_is_400_naming_groups(api, org, other_org):
     GroupFactory(organization=org, number=1)
     GroupFactory(organization=other_org, number=2)  # another organization's group is unknown here
