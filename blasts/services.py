@@ -32,6 +32,7 @@ from connext.db import retry_on_conflict
 from connext.errors import ApplicationError
 from connext.models import User
 from logs import state
+from logs.callbacks import TWILIO_OPTED_OUT, block_opted_out
 from logs.models import Delivery, Link, Message
 from subscribers.models import BlocklistEntry, Subscriber
 from subscribers.services import blocklist_add
@@ -433,6 +434,11 @@ def record_results(message: Message, channel, results: list[Result], lease, atte
                 fallback.append(r.delivery_id)
     _record_batch(message, channel.name, lease, sent, failed, retry, fallback)
     channel.after_sent([delivery_id for delivery_id, _ in sent])
+    # Twilio refused the number because it replied STOP to us: our blocklist agrees, as it
+    # does when a status callback says so.
+    opted_out = [delivery_id for delivery_id, code, _ in failed if code == TWILIO_OPTED_OUT]
+    if opted_out:
+        block_opted_out(opted_out)
 
 
 @retry_on_conflict()  # the sends are out: losing their record to a deadlock would leave them to the sweeper

@@ -155,11 +155,11 @@ def twilio_status(post: dict[str, str], delivery_id: int | None) -> int:
     rows = [(pk, now, sid[:64], code[:32], text[:ERROR_TEXT]) for pk in ids]
     changed = state.apply_callbacks(status, rows, provider="twilio")
     if status == Status.FAILED and code == TWILIO_OPTED_OUT:
-        _block_opted_out(ids)
+        block_opted_out(ids)
     return changed
 
 
-def _block_opted_out(delivery_ids: list[int]) -> None:
+def block_opted_out(delivery_ids: list[int]) -> None:
     """Twilio refused the send because the number replied STOP to it: our blocklist agrees."""
     rows = Delivery.objects.filter(id__in=delivery_ids).select_related("message__organization")
     for delivery in rows:

@@ -66,11 +66,12 @@ def claim(message_id: int, limit: int, lease_seconds: float) -> tuple[list[int],
 
 
 def record_sent(rows: Sequence[tuple[int, str]], *, provider: str, lease: dt.datetime) -> int:
-    """(id, provider id) pairs the provider accepted: sending -> sent, under this lease."""
+    """(id, provider id) pairs the provider accepted: sending -> sent, under this lease; an
+    earlier try's error (a retry) is cleared."""
     now = timezone.now()
     return _update_with_values(
         "status = 'sent', provider = %s, provider_id = v.column2, sent_at = COALESCE(sent_at, %s), "
-        "lease_expires_at = NULL, updated_at = %s",
+        "error_code = '', error_message = '', lease_expires_at = NULL, updated_at = %s",
         [provider, now, now],
         rows,
         "status = 'sending' AND lease_expires_at = %s",
@@ -151,6 +152,7 @@ def apply_status(
     updates = {"status": status, "updated_at": timezone.now(), "lease_expires_at": None}
     if status in (SENT, DELIVERED):
         updates["sent_at"] = Coalesce("sent_at", Value(at, output_field=DateTimeField()))
+        updates["error_code"] = updates["error_message"] = ""  # a retried try's error is moot once it went out
     if status == DELIVERED:
         updates["delivered_at"] = Coalesce("delivered_at", Value(at, output_field=DateTimeField()))
     if status == FAILED:
@@ -187,7 +189,7 @@ def _callback_sets(status: str, *, now: str, at: str, provider_id: str, code: st
     """The SET list of apply_callbacks' UPDATEs; each keyword is the SQL of that value."""
     sets = [f"status = '{status}'", f"updated_at = {now}", "lease_expires_at = NULL"]
     if status in (SENT, DELIVERED):
-        sets.append(f"sent_at = COALESCE(sent_at, {at})")
+        sets += [f"sent_at = COALESCE(sent_at, {at})", "error_code = ''", "error_message = ''"]
     if status == DELIVERED:
         sets.append(f"delivered_at = COALESCE(delivered_at, {at})")
     if status == FAILED:

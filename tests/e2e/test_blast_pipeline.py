@@ -149,8 +149,11 @@ def test_provider_errors_retry_transient_and_fail_permanent(api, org, twilio, se
     assert "not a valid phone number" in bad.error_message
     retried = rows["+12025550002"]
     assert retried.status == "sent" and retried.attempts == 3 and retried.provider_id.startswith("SM")
+    assert (retried.error_code, retried.error_message) == ("", "")  # the failed tries' errors are moot now
     stopped = rows["+12025550003"]
     assert (stopped.status, stopped.error_code) == ("failed", "21610")
+    # Twilio says the number replied STOP to us: our blocklist agrees.
+    assert BlocklistEntry.objects.get(organization=org, recipient="+12025550003").reason == "stop"
     assert Counter(s["to"] for s in twilio_stub.sends) == {"+12025550000": 1, "+12025550002": 1}
 
 
