@@ -14,12 +14,15 @@ leased), and the sweeper restarts what a lost task message left behind.
 
 import datetime as dt
 import logging
+import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -491,8 +494,29 @@ def _rate_limited(channel, items: list[Outgoing]):
 # --- The sweeper ----------------------------------------------------------------
 
 
+def sweep_lock() -> str:
+    """The cache key of the running sweep: one per database (deployments may share a Redis)."""
+    return f"connext-sweep:{connection.settings_dict['NAME']}"
+
+
+LOOKUP_CHUNK = 50  # expired leases looked up, then recorded, at a time
+LOOKUP_CONCURRENCY = 8  # provider lookups in flight
+
+
 def sweep() -> dict:
-    """Restart what lost task messages and dead workers left behind."""
+    """Restart what lost task messages and dead workers left behind. One sweep at a time:
+    a sweep still asking the provider about a dead worker's sends when beat starts the next
+    one lets it go (it would ask the same questions again)."""
+    lock_seconds = 3 * settings.SWEEP_INTERVAL + 60  # outlives any sweep; frees itself if one dies
+    if not cache.add(sweep_lock(), os.getpid(), timeout=lock_seconds):
+        return {"skipped": True}
+    try:
+        return _sweep()
+    finally:
+        cache.delete(sweep_lock())
+
+
+def _sweep() -> dict:
     from blasts.tasks import dispatch_task, fanout_task
 
     now = timezone.now()
@@ -502,7 +526,7 @@ def sweep() -> dict:
     )
     for message_id in unfanned:
         fanout_task.delay(message_id)
-    settled = settle_expired_leases()
+    settled = settle_expired_leases(budget_seconds=max(5.0, 0.8 * settings.SWEEP_INTERVAL))
     stalled = state.messages_needing_dispatch(settings.SWEEP_STALE_SECONDS)
     for message_id in set(stalled) | set(settled["messages"]):
         dispatch_task.delay(message_id)
@@ -516,33 +540,60 @@ def sweep() -> dict:
     }  # fmt: skip
 
 
-def settle_expired_leases() -> dict:
+def settle_expired_leases(*, budget_seconds: float = 60.0) -> dict:
     """Deliveries whose dispatcher died mid-send. Ask the provider whether each went out:
     sent -> record it; not sent -> queue it again; provider can't tell -> fail it (never
-    risk a second send)."""
+    risk a second send).
+
+    Lookups run LOOKUP_CONCURRENCY at a time and are recorded LOOKUP_CHUNK at a time, so a
+    sweep that runs out of `budget_seconds` keeps what it learned and the next one goes on."""
+    deadline = time.monotonic() + budget_seconds
     rows = state.expired_leases()
-    found, requeue, unknown = [], [], []
-    messages = set()
+    unknown, asked = [], []
     for row in rows:
         channel = channel_for(row["channel"])
-        if not channel.can_lookup:
-            unknown.append((row["id"], "lease-expired", "The worker stopped while sending; not retried."))
-            continue
-        item = Outgoing(delivery_id=row["id"], kind=row["channel"], to=row["recipient"])
-        since = row["lease_expires_at"] - dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 60)
-        try:
-            provider_id = channel.lookup(item, since)
-        except Exception:
-            logger.exception("lookup of delivery %s failed; trying again next sweep", row["id"])
-            continue
-        if provider_id:
-            found.append((row, channel.name, provider_id))
+        if channel.can_lookup:
+            asked.append((row, channel))
         else:
-            requeue.append((row["id"], row["lease_expires_at"]))
-            messages.add(row["message_id"])
-    with transaction.atomic():
-        for row, provider, provider_id in found:
-            state.record_sent([(row["id"], provider_id)], provider=provider, lease=row["lease_expires_at"])
-        state.requeue_unsent(requeue)
-        state.record_failed(unknown, provider="", lease=None)
-    return {"recovered": len(found), "requeued": len(requeue), "failed": len(unknown), "messages": messages}
+            unknown.append((row["id"], "lease-expired", "The worker stopped while sending; not retried."))
+    state.record_failed(unknown, provider="", lease=None)
+    recovered = requeued = 0
+    messages = set()
+    with ThreadPoolExecutor(max_workers=LOOKUP_CONCURRENCY, thread_name_prefix="lease-lookup") as pool:
+        for start in range(0, len(asked), LOOKUP_CHUNK):
+            if time.monotonic() > deadline:
+                break  # the next sweep finds the rest: still expired leases
+            chunk = asked[start : start + LOOKUP_CHUNK]
+            found, requeue = [], []
+            for (row, channel), provider_id in zip(chunk, pool.map(_provider_id_of, chunk), strict=True):
+                if provider_id is _UNANSWERED:
+                    continue
+                if provider_id:
+                    found.append((row, channel.name, provider_id))
+                else:
+                    requeue.append((row["id"], row["lease_expires_at"]))
+                    messages.add(row["message_id"])
+            with transaction.atomic():
+                for row, provider, provider_id in found:
+                    state.record_sent([(row["id"], provider_id)], provider=provider, lease=row["lease_expires_at"])
+                state.requeue_unsent(requeue)
+            recovered, requeued = recovered + len(found), requeued + len(requeue)
+    return {"recovered": recovered, "requeued": requeued, "failed": len(unknown), "messages": messages}
+
+
+_UNANSWERED = object()
+
+
+def _provider_id_of(asked):
+    """The provider's id of a send a dead dispatcher made, None if the provider never got it,
+    _UNANSWERED if it could not say now (asked again next sweep). Runs in a lookup thread."""
+    row, channel = asked
+    item = Outgoing(delivery_id=row["id"], kind=row["channel"], to=row["recipient"])
+    since = row["lease_expires_at"] - dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 60)
+    try:
+        return channel.lookup(item, since)
+    except Exception:
+        logger.exception("lookup of delivery %s failed; trying again next sweep", row["id"])
+        return _UNANSWERED
+    finally:
+        connections.close_all()  # this thread's own, if the lookup used the database (console)

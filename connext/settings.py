@@ -154,6 +154,7 @@ DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=300.0)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
 SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=60.0)
+SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=30.0)  # seconds between sweeps (beat)
 TWILIO_RATE_LIMIT = env.int("TWILIO_RATE_LIMIT", default=0)  # sends/s across workers; 0 = none
 SENDGRID_RATE_LIMIT = env.int("SENDGRID_RATE_LIMIT", default=0)
 CONSOLE_DELIVERY_DELAY = env.float("CONSOLE_DELIVERY_DELAY", default=2.0)
@@ -208,7 +209,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.tasks.purge_idempotency_records", "schedule": 3600.0},
     "requeue-stalled-imports": {"task": "subscribers.tasks.requeue_stalled_imports", "schedule": 60.0},
-    "sweep-deliveries": {"task": "blasts.tasks.sweep_task", "schedule": env.float("SWEEP_INTERVAL", default=30.0)},
+    "sweep-deliveries": {"task": "blasts.tasks.sweep_task", "schedule": SWEEP_INTERVAL},
 }
 
 # --- API ----------------------------------------------------------------------

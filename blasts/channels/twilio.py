@@ -133,7 +133,9 @@ class TwilioChannel(Channel):
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
-        self._sync_client: Client | None = None
+        # Lookups (the sweeper's) run from several threads at once: a requests client each.
+        self._lookup_local = threading.local()
+        self._sync_clients: list[Client] = []  # this process's, to close
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -150,7 +152,8 @@ class TwilioChannel(Channel):
         if self._pid != os.getpid():
             # Forked (Celery prefork) after the parent used the channel: its loop and sockets
             # belong to the parent.
-            self._loop = self._client = self._sync_client = None
+            self._loop = self._client = None
+            self._sync_clients = []
             self._pid = os.getpid()
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -230,16 +233,11 @@ class TwilioChannel(Channel):
         queue, so a message still queued at Twilio is not found."""
         # The SDK formats the datetime as given with a "Z": make it UTC first.
         since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
-        with self._lock:
-            self._forget_if_forked()
-            if self._sync_client is None:
-                http = _SyncHttpClient(self.base_url, self.timeout)
-                self._sync_client = Client(self.account_sid, self.auth_token, http_client=http)
-            client = self._sync_client
-            if item.kind == "voice":
-                rows = client.calls.list(to=item.to, from_=self.from_number, start_time_after=since, limit=20)
-            else:
-                rows = client.messages.list(to=item.to, from_=self.from_number, date_sent_after=since, limit=20)
+        client = self._lookup_client()
+        if item.kind == "voice":
+            rows = client.calls.list(to=item.to, from_=self.from_number, start_time_after=since, limit=20)
+        else:
+            rows = client.messages.list(to=item.to, from_=self.from_number, date_sent_after=since, limit=20)
         # Twilio may filter by day only: keep what was created since `since`.
         oldest = since - LOOKUP_SKEW
         rows = [r for r in rows if not isinstance(r.date_created, datetime) or r.date_created >= oldest]
@@ -248,6 +246,17 @@ class TwilioChannel(Channel):
         )
         return newest.sid if newest else None
 
+    def _lookup_client(self) -> Client:
+        """This thread's synchronous client (the SDK's requests-based one), made on first use."""
+        local = self._lookup_local
+        if getattr(local, "pid", None) != os.getpid():
+            http = _SyncHttpClient(self.base_url, self.timeout)
+            local.client, local.pid = Client(self.account_sid, self.auth_token, http_client=http), os.getpid()
+            with self._lock:
+                self._forget_if_forked()
+                self._sync_clients.append(local.client)
+        return local.client
+
     def close(self) -> None:
         with self._lock:
             mine = self._pid == os.getpid()
@@ -255,6 +264,9 @@ class TwilioChannel(Channel):
                 if self._client is not None:
                     self._loop.run_until_complete(self._client.http_client.close())
                 self._loop.close()
-            if mine and self._sync_client is not None and self._sync_client.http_client.session:
-                self._sync_client.http_client.session.close()
-            self._loop = self._client = self._sync_client = None
+            for client in self._sync_clients if mine else []:
+                if client.http_client.session:
+                    client.http_client.session.close()
+            self._loop = self._client = None
+            self._sync_clients = []
+            self._lookup_local = threading.local()

@@ -1,0 +1,65 @@
+"""The sweeper after a dispatcher died: leases it held are settled by asking the provider
+(here the console channel's outbox), in chunks that are kept as they are learned; one sweep
+runs at a time."""
+
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from blasts import services
+from blasts.models import ConsoleSend
+from logs.models import Delivery, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)  # lookups run in threads, on their own connections
+
+
+@pytest.fixture
+def dead_dispatch(org, settings):
+    """120 SMS a dispatcher leased and died with: the first 70 reached the outbox, the rest not."""
+    settings.TWILIO_ACCOUNT_SID = ""  # the console channel
+    message = Message.objects.create(organization=org, types=["sms"], message="Hi", fanned_out_at=timezone.now())
+    expired = timezone.now() - dt.timedelta(seconds=5)
+    rows = Delivery.objects.bulk_create(
+        Delivery(
+            message=message,
+            channel="sms",
+            recipient=f"+1202555{i:04d}",
+            status="sending",
+            attempts=1,
+            lease_expires_at=expired,
+        )
+        for i in range(120)
+    )
+    ConsoleSend.objects.bulk_create(
+        ConsoleSend(delivery=d, channel="sms", to=d.recipient, body="Hi") for d in rows[:70]
+    )
+    return message
+
+
+def statuses(message) -> dict[str, int]:
+    rows = Delivery.objects.filter(message=message).values_list("status", flat=True)
+    return {status: list(rows).count(status) for status in set(rows)}
+
+
+def test_expired_leases_are_settled_by_what_the_provider_says(dead_dispatch):
+    settled = services.settle_expired_leases(budget_seconds=60)
+    assert (settled["recovered"], settled["requeued"]) == (70, 50)
+    assert statuses(dead_dispatch) == {"sent": 70, "queued": 50}
+
+
+def test_a_sweep_out_of_time_keeps_what_it_learned_and_the_next_goes_on(dead_dispatch):
+    assert services.settle_expired_leases(budget_seconds=0)["recovered"] == 0  # out of time at once
+    assert statuses(dead_dispatch) == {"sending": 120}
+    services.settle_expired_leases(budget_seconds=60)
+    assert statuses(dead_dispatch) == {"sent": 70, "queued": 50}
+
+
+def test_one_sweep_at_a_time(dead_dispatch):
+    cache.add(services.sweep_lock(), 1, timeout=60)  # a sweep still running elsewhere
+    try:
+        assert services.sweep() == {"skipped": True}
+        assert statuses(dead_dispatch) == {"sending": 120}
+    finally:
+        cache.delete(services.sweep_lock())
