@@ -8,6 +8,7 @@ set, SQLite otherwise.
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -191,3 +192,19 @@ def audience(org):
         "outsider": person("Out", "+12025550108", "out@example.com", groups=(g2,)),
     }
     return people
+
+
+def wait_until_blocked(thread, timeout: float = 10.0) -> None:
+    """PostgreSQL: return once a session of the test database waits for a lock (the racing
+    request in `thread` reached the contested row); fail if the thread ended first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        assert thread.is_alive(), "the racing request finished without waiting for the row"
+        assert time.monotonic() < deadline, "the racing request never waited for the row"
+        time.sleep(0.02)

@@ -5,27 +5,19 @@ not block that while cancel itself waits for the claimed rows (it was a deadlock
 nothing canceled)."""
 
 import threading
-import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from logs import state
 from logs.models import Delivery, Message
-from tests.conftest import SQLITE
+from tests.conftest import SQLITE, wait_until_blocked
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(SQLITE, reason="row locks and the running-total triggers are PostgreSQL's"),
 ]
-
-
-def waiting_on_a_lock(pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-        row = cursor.fetchone()
-    return bool(row) and row[0] == "Lock"
 
 
 def test_cancel_waits_for_a_claim_in_progress_then_cancels_the_rest(org):
@@ -53,9 +45,6 @@ def test_cancel_waits_for_a_claim_in_progress_then_cancels_the_rest(org):
             connections.close_all()
 
     def cancel():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            outcome["pid"] = cursor.fetchone()[0]
         try:
             outcome["canceled"] = state.cancel(message.pk)
         except Exception as exc:
@@ -68,10 +57,7 @@ def test_cancel_waits_for_a_claim_in_progress_then_cancels_the_rest(org):
     assert claimed.wait(10)
     second = threading.Thread(target=cancel)
     second.start()
-    deadline = time.monotonic() + 10
-    while not ("pid" in outcome and waiting_on_a_lock(outcome["pid"])):  # cancel now waits for the claimed rows
-        assert time.monotonic() < deadline, outcome
-        time.sleep(0.02)
+    wait_until_blocked(second)  # cancel now waits for the claimed rows
     release.set()
     first.join(20)
     second.join(20)

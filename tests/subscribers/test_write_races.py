@@ -3,27 +3,17 @@ deleted. Django's save() inserts when its UPDATE finds no row, which brought the
 with the PATCH's fields and no groups."""
 
 import threading
-import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from subscribers.models import Subscriber
-from tests.conftest import SQLITE
+from tests.conftest import SQLITE, wait_until_blocked
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(SQLITE, reason="row locks are PostgreSQL's"),
 ]
-
-
-def backend_waiting_on_a_lock(query_start: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            [query_start + "%"],
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def test_a_patch_that_waited_for_a_delete_finds_the_subscriber_gone(api, org):
@@ -50,10 +40,7 @@ def test_a_patch_that_waited_for_a_delete_finds_the_subscriber_gone(api, org):
     assert deleted.wait(10)
     patcher = threading.Thread(target=patch)
     patcher.start()
-    deadline = time.monotonic() + 10
-    while not backend_waiting_on_a_lock("SELECT"):  # the PATCH waits for the deleted row
-        assert time.monotonic() < deadline and patcher.is_alive(), f"the PATCH never waited for the row: {outcome}"
-        time.sleep(0.02)
+    wait_until_blocked(patcher)  # the PATCH waits for the deleted row
     release.set()
     deleter.join(20)
     patcher.join(20)
