@@ -8,13 +8,14 @@ set, SQLite otherwise.
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
@@ -194,9 +195,9 @@ def audience(org):
     return people
 
 
-def wait_until_blocked(thread, timeout: float = 10.0) -> None:
-    """PostgreSQL: return once a session of the test database waits for a lock (the racing
-    request in `thread` reached the contested row); fail if the thread ended first."""
+def _wait_until_blocked(thread, timeout: float = 10.0) -> None:
+    """Return once a session of the test database waits for a lock (the contender in `thread`
+    reached the contested row); fail if the thread ended first."""
     deadline = time.monotonic() + timeout
     while True:
         with connection.cursor() as cursor:
@@ -205,6 +206,52 @@ def wait_until_blocked(thread, timeout: float = 10.0) -> None:
             )
             if cursor.fetchone()[0]:
                 return
-        assert thread.is_alive(), "the racing request finished without waiting for the row"
-        assert time.monotonic() < deadline, "the racing request never waited for the row"
+        assert thread.is_alive(), "the contender finished without waiting for the row"
+        assert time.monotonic() < deadline, "the contender never waited for the row"
         time.sleep(0.02)
+
+
+def contend_while_held(hold, contend):
+    """A PostgreSQL race, step by step: `hold()` runs in a transaction of its own thread, left
+    open; `contend()` then runs in another thread until it waits for a lock; then the first
+    transaction commits. Returns (what hold returned, what contend returned); an exception in
+    either thread is raised here. Needs django_db(transaction=True)."""
+    outcome, held, release = {}, threading.Event(), threading.Event()
+
+    def run(name, body):
+        try:
+            outcome[name] = body()
+        except Exception as exc:
+            outcome[f"{name} error"] = exc
+        finally:
+            held.set()  # an error in hold must not leave the test waiting
+            connections.close_all()
+
+    def holder():
+        def in_transaction():
+            with transaction.atomic():
+                result = hold()
+                held.set()
+                release.wait(10)
+                return result
+
+        run("hold", in_transaction)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert held.wait(10)
+    second = threading.Thread(target=run, args=("contend", contend))
+    if "hold error" not in outcome:
+        second.start()
+    try:
+        if second.is_alive():
+            _wait_until_blocked(second)
+    finally:
+        release.set()
+        first.join(20)
+        if second.ident is not None:
+            second.join(20)
+    for error in ("hold error", "contend error"):
+        if error in outcome:
+            raise outcome[error]
+    return outcome["hold"], outcome["contend"]

@@ -4,15 +4,12 @@ foreign key check at commit takes a KEY SHARE lock on it; cancel's lock on the m
 not block that while cancel itself waits for the claimed rows (it was a deadlock: a 500 and
 nothing canceled)."""
 
-import threading
-
 import pytest
-from django.db import connections, transaction
 from django.utils import timezone
 
 from logs import state
 from logs.models import Delivery, Message
-from tests.conftest import SQLITE, wait_until_blocked
+from tests.conftest import SQLITE, contend_while_held
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -25,43 +22,14 @@ def test_cancel_waits_for_a_claim_in_progress_then_cancels_the_rest(org):
     Delivery.objects.bulk_create(
         Delivery(message=message, channel="sms", recipient=f"+1202555{i:04d}") for i in range(20)
     )
-    claimed, release, outcome = threading.Event(), threading.Event(), {}
 
-    def dispatcher():
-        try:
-            with transaction.atomic():  # a claim caught between its UPDATE and its commit
-                ids = list(
-                    Delivery.objects.select_for_update()
-                    .filter(message=message)
-                    .order_by("id")
-                    .values_list("id", flat=True)[:5]
-                )
-                Delivery.objects.filter(id__in=ids).update(status="sending", lease_expires_at=timezone.now())
-                claimed.set()
-                release.wait(10)
-        except Exception as exc:
-            outcome["dispatcher"] = exc
-        finally:
-            connections.close_all()
+    def claim_five():  # a claim caught between its UPDATE and its commit
+        ids = list(
+            Delivery.objects.select_for_update().filter(message=message).order_by("id").values_list("id", flat=True)[:5]
+        )
+        Delivery.objects.filter(id__in=ids).update(status="sending", lease_expires_at=timezone.now())
 
-    def cancel():
-        try:
-            outcome["canceled"] = state.cancel(message.pk)
-        except Exception as exc:
-            outcome["cancel"] = exc
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=dispatcher)
-    first.start()
-    assert claimed.wait(10)
-    second = threading.Thread(target=cancel)
-    second.start()
-    wait_until_blocked(second)  # cancel now waits for the claimed rows
-    release.set()
-    first.join(20)
-    second.join(20)
-    assert "dispatcher" not in outcome and "cancel" not in outcome, outcome
-    assert outcome["canceled"] == 15
+    _, canceled = contend_while_held(claim_five, lambda: state.cancel(message.pk))  # cancel waits for the 5
+    assert canceled == 15
     statuses = sorted(Delivery.objects.filter(message=message).values_list("status", flat=True))
     assert statuses == ["canceled"] * 15 + ["sending"] * 5
