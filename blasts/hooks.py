@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from blasts import rendering, services
 from blasts.audience import is_audio
 from blasts.channels.twiml import gather_twiml, voice_twiml
+from connext.views import allow_only
 from logs.models import Click, Delivery, Link
 from logs.signatures import INVALID_TWILIO_SIGNATURE, signed_twilio_params
 from subscribers.models import Subscriber
@@ -26,8 +27,7 @@ def _twiml(xml: str) -> HttpResponse:
     return HttpResponse(xml, content_type="application/xml")
 
 
-@csrf_exempt
-@require_http_methods(["POST"])
+@allow_only("POST")
 def twilio_voice(request, delivery_id: int):
     params = signed_twilio_params(request)
     if params is None:

@@ -11,20 +11,27 @@ from connext import health
 JSON_PREFIXES = ("/api/", "/hooks/", "/healthz")
 
 
-def get_only(view):
-    """GET and HEAD only; any other method is a JSON 405, as everywhere under /api/ (Django's
-    require_GET answers with an empty text/html page, and DRF with the view's own renderer)."""
+def allow_only(*methods: str):
+    """Only these methods; any other is a JSON 405 naming the allowed ones in `Allow`, as
+    everywhere under /api/ (Django's require_http_methods answers with an empty text/html
+    page, and DRF with the view's own renderer). Exempt from CSRF: no cookies are used."""
 
-    @csrf_exempt
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.method not in ("GET", "HEAD"):
-            response = JsonResponse({"message": f'Method "{request.method}" not allowed.'}, status=405)
-            response["Allow"] = "GET, HEAD"
-            return response
-        return view(request, *args, **kwargs)
+    def decorate(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = JsonResponse({"message": f'Method "{request.method}" not allowed.'}, status=405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+get_only = allow_only("GET", "HEAD")
 
 
 @get_only

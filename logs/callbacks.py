@@ -29,11 +29,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from connext.db import retry_on_conflict, without_nul
 from connext.models import Organization
+from connext.views import allow_only
 from logs import state
 from logs.models import Click, Delivery, Reply
 from logs.signatures import INVALID_TWILIO_SIGNATURE, signed_twilio_params, verified_twilio_form
@@ -109,18 +109,6 @@ def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"message": message}, status=status)
 
 
-def _post_only(view):
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.method != "POST":
-            response = _error(f"Method {request.method} not allowed.", 405)
-            response["Allow"] = "POST"
-            return response
-        return view(request, *args, **kwargs)
-
-    return csrf_exempt(wrapper)
-
-
 def _twiml(body: str = "") -> HttpResponse:
     return HttpResponse(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>', content_type="text/xml")
 
@@ -178,7 +166,7 @@ def _delivery_in(query_string: str) -> int | None:
     return _as_id(dict(parse_qsl(query_string)).get("d", ""))
 
 
-@_post_only
+@allow_only("POST")
 def twilio_status_view(request):
     params = signed_twilio_params(request)
     if params is None:
@@ -267,7 +255,7 @@ def inbound_sms(*, from_number: str, to_number: str, body: str, sid: str) -> str
     return None
 
 
-@_post_only
+@allow_only("POST")
 def twilio_inbound_view(request):
     post = signed_twilio_params(request)
     if post is None:
@@ -448,7 +436,7 @@ def _count_clicks(clicks: list[Click]) -> int:
     return len(new)
 
 
-@_post_only
+@allow_only("POST")
 def sendgrid_events_view(request):
     if not sendgrid_request_is_valid(request):
         return _error("Invalid or missing SendGrid event webhook signature.", 403)

@@ -106,4 +106,6 @@ def test_unknown_delivery_is_404(client, org):
 
 def test_get_is_not_allowed(client, org):
     delivery = call(org)
-    assert client.get(f"/hooks/twilio/voice/{delivery.pk}").status_code == 405
+    response = client.get(f"/hooks/twilio/voice/{delivery.pk}")
+    assert response.status_code == 405 and response.json() == {"message": 'Method "GET" not allowed.'}
+    assert response["Allow"] == "POST"
