@@ -1,4 +1,4 @@
-"""Dispatch throughput: a blast's queued SMS deliveries sent by `blasts.services.dispatch` through
+"""Dispatch throughput: a blast's queued SMS deliveries sent by `blasts.dispatch.dispatch` through
 the twilio SDK (TwilioChannel) to the Twilio stub with 100 ms latency, against a bare aiohttp
 client with 100 requests in flight to the same stub in the same run.
 
@@ -14,7 +14,7 @@ Each round, one after the other:
   and parsed. No database, no SDK. The ceiling is concurrency / latency (1000/s).
 * dispatch: a new Message of the bench organization (`--sends` subscribers in group 1)
   and one queued sms Delivery per subscriber, made with SQL (the message marked fanned
-  out); then `blasts.services.dispatch(message_id)` until every delivery is `sent`: leased
+  out); then `blasts.dispatch.dispatch(message_id)` until every delivery is `sent`: leased
   claims of DISPATCH_BATCH_SIZE rows, merge fields rendered, TwilioChannel.send_batch
   (the SDK's async API, DISPATCH_CONCURRENCY in flight), results recorded. With
   `--workers 1` (default) it runs in this process, its channel (event loop, connections)
@@ -22,7 +22,7 @@ Each round, one after the other:
   call dispatch on the same message at once, sharing its rows through SKIP LOCKED (they
   start, import Django and build their channel before the clock starts).
 * with `--celery`, also celery: a real `celery -A connext worker` (prefork, concurrency 2)
-  on a queue of its own; a new Message for group 1 not yet fanned out, and `fanout_task`
+  on a queue of its own; a new Message for group 1 not yet fanned out, and `fan_out_message`
   enqueued as `POST /blasts` does after its commit; timed until every delivery is `sent`
   (fan-out, the dispatch tasks it enqueues, their sends).
 
@@ -272,7 +272,7 @@ def check_all_sent(message_id: int, sends: int, label: str) -> None:
 
 
 def run_dispatch(message_id: int) -> None:
-    from blasts.services import dispatch
+    from blasts.dispatch import dispatch
 
     while dispatch(message_id) == "more":
         pass
@@ -359,12 +359,12 @@ def time_celery(org_id: int, user_id: int, sends: int) -> tuple[float, int]:
     import psycopg
     from django.db import connection
 
-    from blasts.tasks import fanout_task
+    from blasts.tasks import fan_out_message
 
     message_id = new_message(org_id, user_id, fanned_out=False)
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as conn:
         start = time.perf_counter()
-        fanout_task.delay(message_id)
+        fan_out_message.delay(message_id)
         deadline = time.monotonic() + 600
         while True:
             sent = conn.execute(
@@ -475,11 +475,11 @@ def main() -> int:
     print(f"medians of {args.rounds} round(s), {args.sends} SMS each")
     print(f"{'':<48} {'seconds':>8} {'sends/s':>8}")
     print(f"{f'bare aiohttp, {args.concurrency} in flight':<48} {bare_s:>8.2f} {args.sends / bare_s:>8.0f}")
-    label = f"services.dispatch, {args.workers} process(es)"
+    label = f"dispatch.dispatch, {args.workers} process(es)"
     print(f"{label:<48} {dispatch_s:>8.2f} {args.sends / dispatch_s:>8.0f}")
     if celery_runs:
         celery_s = statistics.median(celery_runs)
-        label = "celery worker (prefork 2), fanout_task enqueued"
+        label = "celery worker (prefork 2), fan_out_message enqueued"
         print(f"{label:<48} {celery_s:>8.2f} {args.sends / celery_s:>8.0f}")
         print(f"ratio celery / bare (sends/s): {bare_s / celery_s:.2f}")
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"

@@ -1,5 +1,5 @@
 """Fan-out speed: a blast to an organization of 100,000 subscribers expanded into deliveries by
-`blasts.services.fanout`, against a bare `INSERT ... SELECT` of the same rows in the same run.
+`blasts.fanout.fanout`, against a bare `INSERT ... SELECT` of the same rows in the same run.
 
     .venv/bin/python bench/fanout_speed.py [--subscribers 100000] [--rounds 5] [--explain] [--rebuild]
 
@@ -17,7 +17,7 @@ Each round, in this order, the tables vacuumed before each timing:
 * bare: the same statement into a fresh `LIKE logs_delivery INCLUDING ALL` table: the
   same primary key, unique constraint and indexes as logs_delivery (no foreign key:
   LIKE copies none). This is the baseline of the ratio.
-* fanout: `blasts.services.fanout(message_id)` on a new Message (group 1, dnc group 2,
+* fanout: `blasts.fanout.fanout(message_id)` on a new Message (group 1, dnc group 2,
   sms), called in this process, timed from the call to its return: the row lock on the
   message, the group lookups, the INSERT ... SELECT ... ON CONFLICT DO NOTHING into
   logs_delivery, the message update, the commit and the enqueueing of its dispatch tasks.
@@ -144,13 +144,13 @@ def audience_and_plan(org_id: int):
 
 
 def _count(audience, plan) -> int:
-    from blasts.services import count_recipients
+    from blasts.compose import count_recipients
 
     return count_recipients(audience, plan)["sms"]
 
 
 def select_sql(message_id: int, audience, plan) -> tuple[str, list]:
-    """The SELECT of the fan-out's INSERT (services.fanout), for the sms channel."""
+    """The SELECT of the fan-out's INSERT (fanout.fanout), for the sms channel."""
     from blasts.audience import channel_where
 
     column, where, params = channel_where(audience, "sms", plan)
@@ -180,7 +180,7 @@ def time_bare(fixture: Fixture, *, indexes: bool) -> tuple[float, int]:
     import psycopg
     from django.db import connection
 
-    from blasts.services import INSERT_COLUMNS
+    from blasts.fanout import INSERT_COLUMNS
 
     audience, plan = audience_and_plan(fixture.org_id)
     sql, params = select_sql(0, audience, plan)
@@ -201,10 +201,10 @@ def time_bare(fixture: Fixture, *, indexes: bool) -> tuple[float, int]:
 
 
 def time_fanout(fixture: Fixture) -> tuple[float, int, int]:
-    """services.fanout on a new message; returns seconds, rows made, the message id."""
+    """fanout.fanout on a new message; returns seconds, rows made, the message id."""
     from django.db import reset_queries
 
-    from blasts.services import fanout
+    from blasts.fanout import fanout
 
     message_id = new_message(fixture)
     vacuum("logs_delivery", "logs_message")
@@ -225,7 +225,7 @@ def drop_message(message_id: int) -> None:
 def explain(fixture: Fixture) -> None:
     from django.db import connection, transaction
 
-    from blasts.services import INSERT_COLUMNS
+    from blasts.fanout import INSERT_COLUMNS
 
     audience, plan = audience_and_plan(fixture.org_id)
     message_id = new_message(fixture)
@@ -233,7 +233,7 @@ def explain(fixture: Fixture) -> None:
         sql, params = select_sql(message_id, audience, plan)
         statements = [
             (
-                "fan-out INSERT (services.fanout)",
+                "fan-out INSERT (fanout.fanout)",
                 f"INSERT INTO logs_delivery ({INSERT_COLUMNS}) {sql} "
                 "ON CONFLICT (message_id, channel, recipient) DO NOTHING",
             ),
@@ -312,7 +312,7 @@ def main() -> int:
     print(f"{'':<44} {'seconds':>8} {'rows/s':>10}")
     print(f"{'bare INSERT ... SELECT, table without indexes':<44} {noindex_s:>8.3f} {rows / noindex_s:>10.0f}")
     print(f"{'bare INSERT ... SELECT, logs_delivery indexes':<44} {bare_s:>8.3f} {rows / bare_s:>10.0f}")
-    print(f"{'services.fanout':<44} {fanout_s:>8.3f} {rows / fanout_s:>10.0f}")
+    print(f"{'fanout.fanout':<44} {fanout_s:>8.3f} {rows / fanout_s:>10.0f}")
     verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
     print(f"ratio fanout / bare: {ratio:.2f}  (target <= {TARGET_RATIO:.1f}: {verdict})")
     per_round = statistics.median(f / b for (f, _), (b, _) in zip(runs, bare, strict=True))

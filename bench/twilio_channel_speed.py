@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from blasts.channels.base import Outgoing  # noqa: E402
-from blasts.channels.twilio import TwilioChannel  # noqa: E402
+from blasts.channels.twilio.client import TwilioChannel  # noqa: E402
 from tests.stubs.twilio_stub import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN  # noqa: E402
 
 
@@ -49,16 +49,15 @@ def main() -> None:
         if not base_url.startswith("http"):
             sys.exit("the stub did not start")
         channel = TwilioChannel(
-            TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, "+15005550006", base_url=base_url, concurrency=args.concurrency
+            TEST_ACCOUNT_SID,
+            TEST_AUTH_TOKEN,
+            "+15005550006",
+            base_url=base_url,
+            public_base_url="https://connext.example",
+            concurrency=args.concurrency,
         )
         items = [
-            Outgoing(
-                i,
-                "sms",
-                f"+1202555{i % 10000:04d}",
-                body=f"Hello #{i}, the meeting moved to 3pm.",
-                status_callback="https://connext.example/hooks/twilio/status",
-            )
+            Outgoing(i, "sms", f"+1202555{i % 10000:04d}", body=f"Hello #{i}, the meeting moved to 3pm.")
             for i in range(args.sends)
         ]
         print(

@@ -1,11 +1,11 @@
-"""Key-less URLs outside /api/v1 (mounted at the site root)."""
+"""Key-less URLs outside /api/v1 (mounted at the site root): recipients' pages and providers' hooks."""
 
-from django.urls import path, re_path
+from django.urls import include, path
 
-from blasts import hooks
+from blasts import public_views
 
 urlpatterns = [
-    re_path(r"^hooks/twilio/voice/(?P<delivery_id>[0-9]+)/?$", hooks.twilio_voice, name="twilio-voice"),
-    path("l/<str:code>", hooks.short_link, name="short-link"),
-    path("u/<str:token>", hooks.unsubscribe, name="unsubscribe"),
+    path("l/<str:code>", public_views.short_link, name="short-link"),
+    path("u/<str:token>", public_views.unsubscribe, name="unsubscribe"),
+    path("", include("blasts.channels.urls")),
 ]

@@ -1,37 +1,39 @@
-"""Celery entry points of the sending pipeline: thin, the work is in blasts.services.
+"""Celery entry points of the sending pipeline: thin, the work is in the modules they call.
 
-Every task is safe to run twice or to die midway (acks_late): the rows in
-PostgreSQL say what is done, and the sweeper restarts what was lost.
+Named `<app>.<what it does>` like every task of the project: a name that outlives a move of
+the function (queued messages and the beat schedule carry it). Every task is safe to run twice
+or to die midway (acks_late): the rows in the database say what is done, and the sweeper
+restarts what was lost.
 """
 
 from celery import shared_task
 from django.utils import timezone
 
-from blasts import services
+from blasts import dispatch, fanout, sweeper
 from logs import state
 
 
-@shared_task(acks_late=True)
-def fanout_task(message_id: int) -> int:
-    return services.fanout(message_id)
+@shared_task(name="blasts.fan_out", acks_late=True)
+def fan_out_message(message_id: int) -> int:
+    return fanout.fanout(message_id)
 
 
-@shared_task(acks_late=True)
-def dispatch_task(message_id: int) -> str:
-    outcome = services.dispatch(message_id)
+@shared_task(name="blasts.dispatch", acks_late=True)
+def dispatch_message(message_id: int) -> str:
+    outcome = dispatch.dispatch(message_id)
     if outcome == "more":  # its time slice is up: let other messages' tasks in, then go on
-        dispatch_task.delay(message_id)
-    elif (at := services.next_retry_at(message_id)) is not None:  # retries in backoff: wake up for the first
-        dispatch_task.apply_async(args=[message_id], eta=max(at, timezone.now()))
+        dispatch_message.delay(message_id)
+    elif (at := dispatch.next_retry_at(message_id)) is not None:  # retries in backoff: wake up for the first
+        dispatch_message.apply_async(args=[message_id], eta=max(at, timezone.now()))
     return outcome
 
 
-@shared_task
-def sweep_task() -> dict:
-    return services.sweep()
+@shared_task(name="blasts.sweep")
+def sweep_deliveries() -> dict:
+    return sweeper.sweep()
 
 
-@shared_task(acks_late=True)
-def console_delivered(delivery_ids: list[int]) -> int:
-    """The console channel's simulated delivery receipt."""
+@shared_task(name="blasts.deliver_console_receipts", acks_late=True)
+def deliver_console_receipts(delivery_ids: list[int]) -> int:
+    """The console channel's simulated delivery receipts (`blasts.channels.console`)."""
     return state.apply_status(delivery_ids, state.DELIVERED)

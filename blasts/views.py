@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.response import Response
 
-from blasts import services
+from blasts import compose
 from blasts.models import Template
 from blasts.serializers import (
     BlastResultSerializer,
@@ -39,7 +39,7 @@ class BlastView(_SendView):
     """Send a blast to groups now. Returns at once; deliveries are made and sent by workers."""
 
     def send(self, user, data):
-        return services.blast_create(user=user, data=data)
+        return compose.blast_create(user=user, data=data)
 
 
 @extend_schema_view(post=extend_schema(request=TestBlastSerializer, responses={200: BlastResultSerializer}))
@@ -50,7 +50,7 @@ class BlastTestView(_SendView):
     queued = "Test queued."
 
     def send(self, user, data):
-        return services.blast_test(user=user, data=data)
+        return compose.blast_test(user=user, data=data)
 
 
 class BlastEstimateView(ConnextAPIView):
@@ -62,7 +62,7 @@ class BlastEstimateView(ConnextAPIView):
     def post(self, request):
         serializer = EstimateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(services.estimate(user=request.user, data=serializer.validated_data))
+        return Response(compose.estimate(user=request.user, data=serializer.validated_data))
 
 
 class TemplateViewSet(OrgScopedModelViewSet):

@@ -158,8 +158,6 @@ SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=30.0)  # seconds between sw
 TWILIO_RATE_LIMIT = env.int("TWILIO_RATE_LIMIT", default=0)  # sends/s across workers; 0 = none
 SENDGRID_RATE_LIMIT = env.int("SENDGRID_RATE_LIMIT", default=0)
 CONSOLE_DELIVERY_DELAY = env.float("CONSOLE_DELIVERY_DELAY", default=2.0)
-# Twilio's "not a mobile number": with voiceFallback the number gets a call instead.
-VOICE_FALLBACK_CODES = ("21614",)
 # Estimate prices: per SMS segment, per MMS, per call, per email.
 PRICE_SMS = env.float("PRICE_SMS", default=0.0079)
 PRICE_MMS = env.float("PRICE_MMS", default=0.02)
@@ -209,7 +207,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.tasks.purge_idempotency_records", "schedule": 3600.0},
     "requeue-stalled-imports": {"task": "subscribers.tasks.requeue_stalled_imports", "schedule": 60.0},
-    "sweep-deliveries": {"task": "blasts.tasks.sweep_task", "schedule": SWEEP_INTERVAL},
+    "sweep-deliveries": {"task": "blasts.sweep", "schedule": SWEEP_INTERVAL},
 }
 
 # --- API ----------------------------------------------------------------------

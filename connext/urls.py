@@ -19,7 +19,6 @@ urlpatterns = [
     re_path(r"^api/docs/?$", views.get_only(SpectacularSwaggerView.as_view(url_name="openapi")), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("blasts.public_urls")),
-    path("", include("logs.callback_urls")),
 ]
 
 handler400 = "connext.views.bad_request"

@@ -106,7 +106,7 @@ def build() -> PathRouter:
     django_app = get_wsgi_application()  # django.setup(): the apps below import models
     hooks = HooksHandler()
 
-    from logs.callbacks import twilio_status_form
+    from blasts.channels.twilio.views import status_form as twilio_status_form
 
     def twilio_status(url, query, body, environ):
         return twilio_status_form(url, query, body, environ.get("HTTP_X_TWILIO_SIGNATURE", ""))

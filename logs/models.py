@@ -7,11 +7,17 @@ from django.db import models
 from django.db.models import Q
 
 
-class Channel(models.TextChoices):
+class Kind(models.TextChoices):
+    """What a delivery is: the kinds of send a channel (provider) takes. `Delivery.channel`."""
+
     SMS = "sms"
     MMS = "mms"
     VOICE = "voice"
     EMAIL = "email"
+
+
+TEXT_KINDS = (Kind.SMS, Kind.MMS)  # what a recipient can reply to, and opt out of with STOP
+PHONE_KINDS = (Kind.SMS, Kind.MMS, Kind.VOICE)
 
 
 class Message(models.Model):
@@ -78,13 +84,13 @@ class Delivery(models.Model):
         null=True,
         related_name="+",
     )
-    channel = models.CharField(max_length=5, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=Kind.choices)
     recipient = models.CharField(max_length=254, help_text="E.164 phone or lower-case email.")
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Times handed to the dispatcher.")
     not_before = models.DateTimeField(null=True, blank=True, help_text="Retry backoff: not claimed before this.")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    provider = models.CharField(max_length=10, blank=True, help_text="twilio, sendgrid, console ...")
+    provider = models.CharField(max_length=16, blank=True, help_text="twilio, sendgrid, console ...")
     provider_id = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)

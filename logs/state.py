@@ -263,7 +263,16 @@ def expired_leases(limit: int = 1000) -> list[dict]:
     return list(
         Delivery.objects.filter(status=SENDING, lease_expires_at__lt=timezone.now())
         .order_by("lease_expires_at")
-        .values("id", "message_id", "channel", "recipient", "provider", "lease_expires_at", "attempts")[:limit]
+        .values(
+            "id",
+            "message_id",
+            "message__organization_id",
+            "channel",
+            "recipient",
+            "provider",
+            "lease_expires_at",
+            "attempts",
+        )[:limit]
     )
 
 

@@ -1,26 +1,64 @@
-"""Which provider sends which kind of delivery.
+"""The channels (providers) and which one sends what for whom.
 
-Twilio takes sms/mms/voice and SendGrid email once their credentials are set;
-anything without credentials goes to the console channel, so the embedded
-default sends (to its outbox) with nothing configured.
+A provider is one module or package here plus its line in `PROVIDERS` below: its name, the
+delivery kinds it sends, whether its credentials are set, how to build it and where its hooks'
+URLs are. `channel_for(kind, organization)` routes a delivery: the organization's own choice
+(`Organization.routes`, e.g. its own phones) when that provider is set up, else the platform
+default: the first configured provider, in the order below, that sends the kind. The console
+channel takes every kind and needs nothing, so the embedded default sends (to its outbox) with
+nothing configured.
 """
 
-from django.conf import settings
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from blasts.channels import console, sendgrid, twilio
 from blasts.channels.base import Channel, Outgoing, Result
-from blasts.channels.console import ConsoleChannel
+from logs.models import Kind
 
-__all__ = ["Channel", "Outgoing", "Result", "channel_for", "channel_named", "reset_channels"]
-
-PHONE_KINDS = frozenset({"sms", "mms", "voice"})
+__all__ = ["PROVIDERS", "Channel", "Outgoing", "Result", "channel_for", "channel_named", "reset_channels"]
 
 
-def twilio_configured() -> bool:
-    return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM_NUMBER)
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    kinds: frozenset[str]
+    configured: Callable[[], bool]
+    build: Callable[[], Channel]
+    urls: str = ""  # the module of its hooks' urlpatterns (mounted at the site root), if it has hooks
 
 
-def sendgrid_configured() -> bool:
-    return bool(settings.SENDGRID_API_KEY and settings.SENDGRID_FROM_EMAIL)
+PROVIDERS: dict[str, Provider] = {
+    provider.name: provider
+    for provider in (
+        Provider(twilio.NAME, twilio.KINDS, twilio.configured, twilio.build, "blasts.channels.twilio.urls"),
+        Provider(sendgrid.NAME, sendgrid.KINDS, sendgrid.configured, sendgrid.build, "blasts.channels.sendgrid.urls"),
+        Provider(console.NAME, frozenset(Kind.values), lambda: True, console.ConsoleChannel),
+    )
+}
+
+
+def configured(name: str) -> bool:
+    return name in PROVIDERS and PROVIDERS[name].configured()
+
+
+def route(kind: str, organization=None) -> str:
+    """The name of the provider that sends `kind` for `organization` (None: the platform default)."""
+    chosen = (getattr(organization, "routes", None) or {}).get(kind)
+    if chosen in PROVIDERS and kind in PROVIDERS[chosen].kinds and PROVIDERS[chosen].configured():
+        return chosen
+    return next(p.name for p in PROVIDERS.values() if kind in p.kinds and p.configured())
+
+
+def channel_for(kind: str, organization=None) -> Channel:
+    return channel_named(route(kind, organization))
+
+
+def sender_for(kind: str, organization) -> str:
+    """The organization's own from-number (texts, calls) or from-address (email); "" for the
+    channel's default."""
+    field = "sender_email" if kind == Kind.EMAIL else "sender_phone"
+    return getattr(organization, field, "") or ""
 
 
 _instances: dict[str, Channel] = {}
@@ -29,42 +67,10 @@ _instances: dict[str, Channel] = {}
 def channel_named(name: str) -> Channel:
     """One instance per provider and process (they hold connection pools)."""
     if name not in _instances:
-        _instances[name] = _build(name)
+        if name not in PROVIDERS:
+            raise LookupError(f"No channel named {name!r}.")
+        _instances[name] = PROVIDERS[name].build()
     return _instances[name]
-
-
-def _build(name: str) -> Channel:
-    if name == "twilio":
-        from blasts.channels.twilio import TwilioChannel
-
-        return TwilioChannel(
-            settings.TWILIO_ACCOUNT_SID,
-            settings.TWILIO_AUTH_TOKEN,
-            settings.TWILIO_FROM_NUMBER,
-            base_url=settings.TWILIO_API_BASE_URL,
-            concurrency=settings.DISPATCH_CONCURRENCY,
-            rate_per_second=settings.TWILIO_RATE_LIMIT,
-        )
-    if name == "sendgrid":
-        from blasts.channels.sendgrid import SendGridChannel
-
-        return SendGridChannel(
-            settings.SENDGRID_API_KEY,
-            settings.SENDGRID_FROM_EMAIL,
-            base_url=settings.SENDGRID_API_BASE_URL,
-            rate_per_second=settings.SENDGRID_RATE_LIMIT,
-        )
-    if name == "console":
-        return ConsoleChannel()
-    raise LookupError(f"No channel named {name!r}.")
-
-
-def channel_for(kind: str) -> Channel:
-    if kind in PHONE_KINDS and twilio_configured():
-        return channel_named("twilio")
-    if kind == "email" and sendgrid_configured():
-        return channel_named("sendgrid")
-    return channel_named("console")
 
 
 def reset_channels() -> None:

@@ -1,15 +1,20 @@
-"""The one small interface every provider implements.
+"""The one small interface every provider implements, and the words a provider's answers are
+translated into.
 
-The dispatcher hands a channel a batch of rendered `Outgoing` items and gets one
-`Result` per item back, in any order. A channel never touches the database
-state of a delivery: `logs.state` records what the results say. Channels do
-their own I/O concurrency (a batch is sent with many requests in flight).
+The dispatcher hands a channel a batch of rendered `Outgoing` items and gets one `Result` per
+item back. Callbacks arrive at the channel's own views, which check the provider's signature
+and parse what it says into the neutral reports of `logs.reports`, which applies them and
+knows no provider code. A channel never touches the database state of a
+delivery itself. Channels do their own I/O concurrency (a batch is sent with many requests in
+flight).
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from logs.reports import Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +25,9 @@ class Outgoing:
     body: str = ""  # SMS/MMS text, email text, voice text-to-speech
     subject: str = ""
     media_urls: tuple[str, ...] = ()  # MMS attachments; for voice the recording to play
-    status_callback: str = ""  # where the provider reports delivery status
-    voice_url: str = ""  # TwiML of a call
     unsubscribe_url: str = ""  # email: List-Unsubscribe and the footer link
     html: str = ""  # email HTML body (text body is `body`)
+    sender: str = ""  # the organization's own from-number or from-address; "" = the channel's default
 
     def email_text(self) -> str:
         """An email's text part as every channel sends it: the body, then the unsubscribe link."""
@@ -41,6 +45,7 @@ class Result:
     # delivery goes back to `queued` with a backoff instead of failing.
     transient: bool = False
     retry_after: float | None = None  # seconds the provider asked us to wait
+    refusal: Refusal | None = None  # a permanent failure the provider explained (see Refusal)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -48,13 +53,16 @@ class Result:
         return cls(delivery_id, True, provider_id=provider_id)
 
     @classmethod
-    def failed(cls, delivery_id: int, code: str, message: str, *, transient: bool = False, retry_after=None):
+    def failed(
+        cls, delivery_id: int, code, message: str, *, transient: bool = False, retry_after=None, refusal=None
+    ) -> "Result":
         return cls(delivery_id, False, error_code=str(code), error_message=message, transient=transient,
-                   retry_after=retry_after)  # fmt: skip
+                   retry_after=retry_after, refusal=refusal)  # fmt: skip
 
 
 class Channel:
-    """A provider. `name` is stored on each delivery (`provider`)."""
+    """A provider. `name` is stored on each delivery (`provider`); `kinds` are the delivery
+    kinds (sms, mms, voice, email) it sends."""
 
     name: str = ""
     kinds: frozenset[str] = frozenset()

@@ -237,7 +237,8 @@ def test_email_unsubscribe_link_blocklists_the_address(api, audience, run_jobs, 
 
 
 def test_a_dispatcher_sends_nothing_of_a_canceled_message(api, audience):
-    from blasts.services import dispatch, fanout
+    from blasts.dispatch import dispatch
+    from blasts.fanout import fanout
 
     message_id = api.post(BLASTS, {"types": ["sms"], "groups": [1], "message": "Hi"}).json()["id"]
     fanout(message_id)  # rows queued; then a cancel raced a retry and one row is queued again
@@ -248,7 +249,7 @@ def test_a_dispatcher_sends_nothing_of_a_canceled_message(api, audience):
 
 
 def test_the_sweeper_delivers_console_receipts_a_dead_worker_took_with_it(org):
-    from blasts.services import sweep
+    from blasts.sweeper import sweep
 
     message = Message.objects.create(organization=org, types=["sms"], message="Hi", fanned_out_at=timezone.now())
 

@@ -1,14 +1,13 @@
 """SendGridChannel through the real sendgrid SDK against the loopback SendGrid stub."""
 
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from blasts.channels.base import Outgoing, Result
-from blasts.channels.sendgrid import SendGridChannel
+from blasts.channels.sendgrid.client import SendGridChannel
 from tests.stubs import run_in_thread
 from tests.stubs.sendgrid_stub import TEST_API_KEY, SendGridStub
 
@@ -105,13 +104,10 @@ def test_a_batch_runs_many_requests_at_once_but_no_more_than_concurrency(make_ch
     stub.configure(latency=0.2)
     channel = make_channel(concurrency=16)
 
-    started = time.monotonic()
     results = channel.send_batch([email(i, f"user{i}@example.com") for i in range(50)])
-    elapsed = time.monotonic() - started
 
     assert all(r.ok for r in results)
-    assert elapsed < 5, "50 sends of 0.2 s each one after the other would take 10 s"
-    assert 1 < stub.max_in_flight <= 16
+    assert 1 < stub.max_in_flight <= 16  # how fast that is: bench/provider_timing.py
 
 
 def test_5xx_then_success_is_transient_with_retry_after_then_sent(channel, stub):

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from blasts import services
+from blasts import sweeper
 from blasts.models import ConsoleSend
 from logs.models import Delivery, Message
 
@@ -44,22 +44,22 @@ def statuses(message) -> dict[str, int]:
 
 
 def test_expired_leases_are_settled_by_what_the_provider_says(dead_dispatch):
-    settled = services.settle_expired_leases(budget_seconds=60)
+    settled = sweeper.settle_expired_leases(budget_seconds=60)
     assert (settled["recovered"], settled["requeued"]) == (70, 50)
     assert statuses(dead_dispatch) == {"sent": 70, "queued": 50}
 
 
 def test_a_sweep_out_of_time_keeps_what_it_learned_and_the_next_goes_on(dead_dispatch):
-    assert services.settle_expired_leases(budget_seconds=0)["recovered"] == 0  # out of time at once
+    assert sweeper.settle_expired_leases(budget_seconds=0)["recovered"] == 0  # out of time at once
     assert statuses(dead_dispatch) == {"sending": 120}
-    services.settle_expired_leases(budget_seconds=60)
+    sweeper.settle_expired_leases(budget_seconds=60)
     assert statuses(dead_dispatch) == {"sent": 70, "queued": 50}
 
 
 def test_one_sweep_at_a_time(dead_dispatch):
-    cache.add(services.sweep_lock(), 1, timeout=60)  # a sweep still running elsewhere
+    cache.add(sweeper.sweep_lock(), 1, timeout=60)  # a sweep still running elsewhere
     try:
-        assert services.sweep() == {"skipped": True}
+        assert sweeper.sweep() == {"skipped": True}
         assert statuses(dead_dispatch) == {"sending": 120}
     finally:
-        cache.delete(services.sweep_lock())
+        cache.delete(sweeper.sweep_lock())

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from blasts.channels.twiml import gather_twiml, voice_twiml
+from blasts.channels.twilio.twiml import gather_twiml, voice_twiml
 
 
 def parse(twiml: str) -> ET.Element:

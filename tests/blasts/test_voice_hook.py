@@ -3,10 +3,10 @@
 import pytest
 from django.test import override_settings
 from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
 from logs.models import Delivery, Message
 from subscribers.models import Subscriber
+from tests.signing import twilio_post, twilio_signature
 
 pytestmark = [
     pytest.mark.django_db,
@@ -37,8 +37,7 @@ def call(org, *, ivr=False, media=(), message="Hello {first|there}, school is cl
 
 
 def signed_post(client, path, params, token=TOKEN):
-    signature = RequestValidator(token).compute_signature(BASE + path, params)
-    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+    return twilio_post(client, BASE + path, params, token)
 
 
 CALL_PARAMS = {"CallSid": "CA" + "1" * 32, "From": "+15005550006", "To": "+12025550101", "CallStatus": "in-progress"}
@@ -95,7 +94,7 @@ def test_bad_or_missing_signature_is_403_and_changes_nothing(client, org):
     assert client.post(path, {**CALL_PARAMS, "Digits": "9"}).status_code == 403
     forged = signed_post(client, path, {**CALL_PARAMS, "Digits": "9"}, token="not-the-token")
     assert forged.status_code == 403 and forged.json()["message"]
-    tampered = RequestValidator(TOKEN).compute_signature(BASE + path, {**CALL_PARAMS, "Digits": "1"})
+    tampered = twilio_signature(BASE + path, {**CALL_PARAMS, "Digits": "1"}, TOKEN)
     assert client.post(path, {**CALL_PARAMS, "Digits": "9"}, HTTP_X_TWILIO_SIGNATURE=tampered).status_code == 403
     assert Delivery.objects.get(pk=delivery.pk).digits == ""
 

@@ -7,11 +7,11 @@ from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
+from blasts.channels.twilio import views as twilio_views
 from connext.wsgi import application
-from logs import callbacks
 from logs.models import Delivery, Message
+from tests.signing import FORM, twilio_post, twilio_signature
 
 pytestmark = pytest.mark.django_db
 
@@ -44,16 +44,13 @@ def test_everything_else_keeps_the_full_stack():
 
 # Twilio status callbacks: a plain form POST is answered without Django's request handling.
 
-FORM = "application/x-www-form-urlencoded"
-
 
 @pytest.fixture
 def signed(settings):
     settings.TWILIO_AUTH_TOKEN, settings.PUBLIC_BASE_URL = "wsgi-token", "https://cnxt.example"
 
     def post(client, path, params):
-        signature = RequestValidator("wsgi-token").compute_signature("https://cnxt.example" + path, params)
-        return client.post(path, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
+        return twilio_post(client, "https://cnxt.example" + path, params, "wsgi-token")
 
     return post
 
@@ -76,7 +73,7 @@ def test_a_signed_status_callback_is_applied(app_client, org, signed):
 def test_a_form_with_a_charset_is_still_a_form(app_client, org, signed):
     delivery = sending(org)
     path, params = f"/hooks/twilio/status/?d={delivery.pk}", {"MessageSid": "SM1", "MessageStatus": "delivered"}
-    signature = RequestValidator("wsgi-token").compute_signature("https://cnxt.example" + path, params)
+    signature = twilio_signature("https://cnxt.example" + path, params, "wsgi-token")
     response = app_client.post(path, urlencode(params), content_type=f"{FORM}; charset=utf-8",
                                HTTP_X_TWILIO_SIGNATURE=signature)  # fmt: skip
     assert response.status_code == 204
@@ -90,7 +87,7 @@ def test_an_error_is_logged_and_answered_500_json(app_client, org, signed, monke
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(callbacks, "twilio_status", broken)
+    monkeypatch.setattr(twilio_views, "apply_status", broken)
     response = signed(
         app_client, f"/hooks/twilio/status?d={delivery.pk}", {"MessageSid": "SM1", "MessageStatus": "sent"}
     )

@@ -182,10 +182,10 @@ def test_a_worker_killed_mid_blast_loses_and_duplicates_nothing(api, org, twilio
     assert Delivery.objects.filter(message_id=message_id, status__in=["queued", "sending"]).exists()
 
     start_worker(**env)
-    from blasts.tasks import sweep_task
+    from blasts.tasks import sweep_deliveries
 
     def swept_and_settled():
-        sweep_task.delay()  # what beat does every SWEEP_INTERVAL
+        sweep_deliveries.delay()  # what beat does every SWEEP_INTERVAL
         return settled(message_id)
 
     wait_until(swept_and_settled, timeout=90, every=1.0)

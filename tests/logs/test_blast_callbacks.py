@@ -3,19 +3,15 @@ providers and recipients say back, replayed over HTTP with the providers' own si
 duplicates, out of order, forged; inbound STOP, START, HELP and a reply. The logs, the stats
 and the blocklist must tell the story."""
 
-import base64
-import json
 import uuid
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import override_settings
-from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
 from blasts.channels import reset_channels
 from logs.models import Delivery
+from tests import signing
+from tests.signing import SENDGRID_PUBLIC_KEY, new_sendgrid_key, sendgrid_post
 from tests.stubs import run_in_thread
 from tests.stubs.sendgrid_stub import TEST_API_KEY, SendGridStub
 from tests.stubs.twilio_stub import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStub
@@ -24,10 +20,6 @@ pytestmark = pytest.mark.django_db
 
 BASE = "https://cnxt.example"
 OUR_NUMBER = "+15005550006"
-EMAIL_KEY = ec.generate_private_key(ec.SECP256R1())
-EMAIL_PUBLIC_KEY = base64.b64encode(
-    EMAIL_KEY.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-).decode()
 
 
 @pytest.fixture
@@ -36,7 +28,7 @@ def providers():
         provider_settings = override_settings(
             TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID, TWILIO_AUTH_TOKEN=TEST_AUTH_TOKEN, TWILIO_FROM_NUMBER=OUR_NUMBER,
             TWILIO_API_BASE_URL=twilio_url, SENDGRID_API_KEY=TEST_API_KEY, SENDGRID_FROM_EMAIL="news@acme.test",
-            SENDGRID_API_BASE_URL=sendgrid_url, SENDGRID_WEBHOOK_PUBLIC_KEY=EMAIL_PUBLIC_KEY, PUBLIC_BASE_URL=BASE,
+            SENDGRID_API_BASE_URL=sendgrid_url, SENDGRID_WEBHOOK_PUBLIC_KEY=SENDGRID_PUBLIC_KEY, PUBLIC_BASE_URL=BASE,
         )  # fmt: skip
         with provider_settings:
             reset_channels()
@@ -47,9 +39,7 @@ def providers():
 
 
 def twilio_post(client, url: str, params: dict, token: str = TEST_AUTH_TOKEN):
-    """POST as Twilio does: form-encoded, signed over the full URL it was given and the params."""
-    signature = RequestValidator(token).compute_signature(url, params)
-    return client.post(url.removeprefix(BASE), params, HTTP_X_TWILIO_SIGNATURE=signature)
+    return signing.twilio_post(client, url, params, token)
 
 
 def status(client, send: dict, value: str, **extra):
@@ -63,13 +53,8 @@ def inbound(client, sender: str, body: str, sid: str):
     return twilio_post(client, f"{BASE}/hooks/twilio/inbound", params)
 
 
-def email_events(client, events: list[dict], key=EMAIL_KEY):
-    body = json.dumps(events).encode()
-    timestamp = str(int(timezone.now().timestamp()))
-    signature = base64.b64encode(key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
-    return client.post("/hooks/sendgrid/events", body, content_type="application/json",
-                       HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE=signature,
-                       HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP=timestamp)  # fmt: skip
+def email_events(client, events: list[dict], key=signing.SENDGRID_KEY):
+    return sendgrid_post(client, events, key=key)
 
 
 def test_a_blast_then_its_callbacks_replies_and_opt_outs(api, org, audience, providers, run_jobs, client):
@@ -108,7 +93,7 @@ def test_a_blast_then_its_callbacks_replies_and_opt_outs(api, org, audience, pro
              event("dee@example.com", "delivered"), event("dee@example.com", "spamreport")]  # fmt: skip
     assert email_events(client, batch).status_code == 204
     assert email_events(client, batch).status_code == 204  # SendGrid retries whole batches
-    assert email_events(client, [event("dee@example.com", "bounce")], key=ec.generate_private_key(ec.SECP256R1())
+    assert email_events(client, [event("dee@example.com", "bounce")], key=new_sendgrid_key()
                         ).status_code == 403  # fmt: skip
 
     # Inbound: a reply, STOP from cy, HELP from ada, then START from cy.

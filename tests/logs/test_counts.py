@@ -7,7 +7,7 @@ import pytest
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from blasts.services import fanout
+from blasts.fanout import fanout
 from logs import selectors, state
 from logs.models import Delivery, Message, MessageCount
 from tests.conftest import SQLITE

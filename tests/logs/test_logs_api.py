@@ -142,7 +142,7 @@ def test_cancel_takes_what_is_still_queued_then_400(api, sent_message):
 
 
 def test_cancel_before_the_fanout_leaves_every_row_canceled(api, org, audience, run_jobs):
-    from blasts.services import fanout
+    from blasts.fanout import fanout
 
     response = api.post("/api/v1/blasts", {"types": ["sms"], "groups": [1], "message": "Hi"})
     message_id = response.json()["id"]  # its fan-out has not run (the request's transaction is the test's)

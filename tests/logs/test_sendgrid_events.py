@@ -1,35 +1,28 @@
 """POST /hooks/sendgrid/events: SendGrid's signed event webhook, a JSON array of email events."""
 
-import base64
 import datetime as dt
 import json
 import uuid
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
 from logs.models import Click, Delivery, Message
 from subscribers.models import BlocklistEntry, Subscriber
+from tests.signing import SENDGRID_PUBLIC_KEY, new_sendgrid_key, sendgrid_headers, sendgrid_post
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sendgrid_settings")]
 
 PATH = "/hooks/sendgrid/events"
 ADA = "ada@example.com"
-KEY = ec.generate_private_key(ec.SECP256R1())
-# What SendGrid shows under Mail Settings > Signed Event Webhook: the base64 DER public key.
-PUBLIC_KEY = base64.b64encode(
-    KEY.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-).decode()
 T0 = 1_760_000_000  # event time (unix seconds)
 
 
 @pytest.fixture
 def sendgrid_settings():
-    with override_settings(SENDGRID_WEBHOOK_PUBLIC_KEY=PUBLIC_KEY):
+    with override_settings(SENDGRID_WEBHOOK_PUBLIC_KEY=SENDGRID_PUBLIC_KEY):
         yield
 
 
@@ -48,18 +41,8 @@ def event(d, kind, at=T0, **fields):
             **fields}  # fmt: skip
 
 
-def signed(body: bytes, key=KEY, timestamp=None) -> dict:
-    timestamp = timestamp or str(int(timezone.now().timestamp()))
-    signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {
-        "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE": base64.b64encode(signature).decode(),
-        "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP": timestamp,
-    }
-
-
-def post(client, events, **kwargs):
-    body = json.dumps(events).encode()
-    return client.post(PATH, body, content_type="application/json", **signed(body, **kwargs))
+signed = sendgrid_headers
+post = sendgrid_post
 
 
 def row(d) -> Delivery:
@@ -175,7 +158,7 @@ def test_bad_or_missing_signature_is_403_and_changes_nothing(client, org):
     d = email(org)
     body = json.dumps([event(d, "delivered"), event(d, "spamreport")]).encode()
     assert client.post(PATH, body, content_type="application/json").status_code == 403
-    stranger = ec.generate_private_key(ec.SECP256R1())
+    stranger = new_sendgrid_key()
     forged = client.post(PATH, body, content_type="application/json", **signed(body, stranger))
     assert forged.status_code == 403 and forged.json()["message"]
     headers = signed(body)

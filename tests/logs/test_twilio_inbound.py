@@ -1,16 +1,15 @@
 """POST /hooks/twilio/inbound: STOP/START/HELP keywords and replies, Twilio-signed."""
 
 import datetime as dt
-from urllib.parse import urlencode
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
 from logs.models import Delivery, Message, Reply
 from subscribers.models import BlocklistEntry, Subscriber
 from subscribers.services import blocklist_add
+from tests.signing import twilio_post, twilio_signature
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_settings")]
 
@@ -19,7 +18,6 @@ BASE = "https://cnxt.example"
 PATH = "/hooks/twilio/inbound"
 ADA = "+12025550101"
 OUR_NUMBER = "+15005550006"
-FORM = "application/x-www-form-urlencoded"  # what Twilio posts
 
 
 @pytest.fixture
@@ -41,8 +39,7 @@ _sids = iter(range(1, 10**6))
 def inbound(client, body, *, sender=ADA, sid=None, token=TOKEN):
     params = {"MessageSid": sid or f"SM{next(_sids):032d}", "AccountSid": "AC" + "0" * 32, "From": sender,
               "To": OUR_NUMBER, "Body": body, "NumMedia": "0"}  # fmt: skip
-    signature = RequestValidator(token).compute_signature(BASE + PATH, params)
-    return client.post(PATH, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
+    return twilio_post(client, BASE + PATH, params, token)
 
 
 def phone_blocked(api, phone=ADA) -> int:
@@ -64,7 +61,7 @@ def test_stop_words_block_the_number(client, api, org, word):
     texted(org)
     assert phone_blocked(api) == 0
     response = inbound(client, word)
-    assert response.status_code == 200 and response["Content-Type"].startswith("text/xml")
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/xml")
     assert "<Message>" not in response.content.decode()  # Twilio confirms opt-outs itself
     assert phone_blocked(api) == 1
     assert blocklist(api) == {ADA: "stop"}
@@ -149,7 +146,7 @@ def test_a_reply_is_stored_once_on_the_last_text_sent_to_the_number(client, org,
     texted(org, channel="voice", minutes_ago=1)  # a call is not what a text answers
     response = inbound(client, "See you at 3", sid="SM" + "r" * 32)
     assert response.status_code == 200
-    assert response.content.decode().endswith("<Response></Response>")
+    assert response.content.decode().endswith("<Response />")
     assert inbound(client, "See you at 3", sid="SM" + "r" * 32).status_code == 200  # Twilio retried
     reply = Reply.objects.get()
     assert (reply.delivery_id, reply.organization_id, reply.body) == (last.pk, other_org.pk, "See you at 3")
@@ -187,6 +184,6 @@ def test_bad_or_missing_signature_is_403_and_changes_nothing(client, org):
 def test_trailing_slash(client, org):
     texted(org)
     params = {"MessageSid": "SM" + "t" * 32, "From": ADA, "To": OUR_NUMBER, "Body": "STOP"}
-    signature = RequestValidator(TOKEN).compute_signature(BASE + PATH + "/", params)
+    signature = twilio_signature(BASE + PATH + "/", params, TOKEN)
     assert client.post(PATH + "/", params, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 200
     assert BlocklistEntry.objects.filter(recipient=ADA, reason="stop").exists()

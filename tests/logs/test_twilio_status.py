@@ -5,10 +5,10 @@ from urllib.parse import urlencode
 import pytest
 from django.test import override_settings
 from django.utils import timezone
-from twilio.request_validator import RequestValidator
 
 from logs.models import Delivery, Message
 from subscribers.models import BlocklistEntry
+from tests.signing import FORM, twilio_post, twilio_signature
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_settings")]
 
@@ -32,12 +32,8 @@ def delivery(org, *, channel="sms", recipient="+12025550101", status="sent", pro
     )  # fmt: skip
 
 
-FORM = "application/x-www-form-urlencoded"  # what Twilio posts
-
-
 def signed_post(client, path, params, token=TOKEN):
-    signature = RequestValidator(token).compute_signature(BASE + path, params)
-    return client.post(path, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
+    return twilio_post(client, BASE + path, params, token)
 
 
 def message_status(client, pk, status, sid=SID, **extra):
@@ -165,7 +161,7 @@ def test_bad_or_missing_signature_is_403_and_changes_nothing(client, org):
     forged = signed_post(client, path, params, token="not-the-token")
     assert forged.status_code == 403 and forged.json()["message"]
     # A signature is for one URL: the delivery id in the query string cannot be swapped.
-    signature = RequestValidator(TOKEN).compute_signature(BASE + path, params)
+    signature = twilio_signature(BASE + path, params, TOKEN)
     swapped = client.post(f"/hooks/twilio/status?d={other.pk}", params, HTTP_X_TWILIO_SIGNATURE=signature)
     assert swapped.status_code == 403
     tampered = urlencode({**params, "MessageStatus": "failed"})
@@ -185,7 +181,7 @@ def test_a_multipart_form_is_verified_too(client, org):
     d = delivery(org)
     params = {"MessageSid": SID, "MessageStatus": "delivered"}
     path = f"/hooks/twilio/status?d={d.pk}"
-    signature = RequestValidator(TOKEN).compute_signature(BASE + path, params)
+    signature = twilio_signature(BASE + path, params, TOKEN)
     assert client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 204
     assert row(d.pk).status == "delivered"
 

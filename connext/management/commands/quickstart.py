@@ -158,12 +158,12 @@ class Command(BaseCommand):
         """What this run is on: database, broker and the channel of each kind of send."""
         from django.db import connection
 
-        from blasts.channels import sendgrid_configured, twilio_configured
+        from blasts.channels import route
 
         database = "SQLite" if connection.vendor == "sqlite" else "PostgreSQL"
         broker = "Redis" if settings.REDIS_URL else "embedded broker"
-        texts = "Twilio" if twilio_configured() else "console"
-        email = "SendGrid" if sendgrid_configured() else "console"
+        names = {"twilio": "Twilio", "sendgrid": "SendGrid"}
+        texts, email = (names.get(route(kind), route(kind)) for kind in ("sms", "email"))
         return f"{database}, {broker}, SMS/MMS/voice: {texts} channel, email: {email} channel"
 
     def _banner(self, base: str, key: str, password: str | None) -> None:

@@ -25,6 +25,8 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from blasts.channels.base import Channel, Outgoing, Result, retry_after_seconds
+from blasts.channels.twilio import codes, paths
+from logs.models import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ class TwilioChannel(Channel):
         auth_token: str,
         from_number: str,
         base_url: str | None = None,
+        public_base_url: str = "",
         concurrency: int = 100,
         timeout: float = 10.0,
         rate_per_second: float = 0,
@@ -126,6 +129,7 @@ class TwilioChannel(Channel):
         self.auth_token = auth_token
         self.from_number = from_number
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.public_base_url = public_base_url.rstrip("/")  # ours: where Twilio calls back
         self.concurrency = max(1, concurrency)
         self.timeout = timeout
         self.rate_per_second = rate_per_second
@@ -181,25 +185,27 @@ class TwilioChannel(Channel):
 
     async def _send(self, item: Outgoing) -> Result:
         _error_headers.set(None)
+        # Our delivery id rides in the callback URLs, signed with them: a callback finds its row.
+        callback = paths.status_callback_url(self.public_base_url, item.delivery_id) if self.public_base_url else ""
         try:
-            if item.kind == "voice":
+            if item.kind == Kind.VOICE:
                 call = await self._client.calls.create_async(
                     to=item.to,
-                    from_=self.from_number,
-                    url=item.voice_url,
+                    from_=item.sender or self.from_number,
+                    url=paths.voice_url(self.public_base_url, item.delivery_id),
                     method="POST",
-                    status_callback=item.status_callback or values.unset,
-                    status_callback_event=CALL_EVENTS if item.status_callback else values.unset,
-                    status_callback_method="POST" if item.status_callback else values.unset,
+                    status_callback=callback or values.unset,
+                    status_callback_event=CALL_EVENTS if callback else values.unset,
+                    status_callback_method="POST" if callback else values.unset,
                 )
                 return Result.sent(item.delivery_id, call.sid)
-            if item.kind in ("sms", "mms"):
+            if item.kind in (Kind.SMS, Kind.MMS):
                 message = await self._client.messages.create_async(
                     to=item.to,
-                    from_=self.from_number,
+                    from_=item.sender or self.from_number,
                     body=item.body or values.unset,
-                    media_url=list(item.media_urls) if item.kind == "mms" and item.media_urls else values.unset,
-                    status_callback=item.status_callback or values.unset,
+                    media_url=list(item.media_urls) if item.kind == Kind.MMS and item.media_urls else values.unset,
+                    status_callback=callback or values.unset,
                 )
                 return Result.sent(item.delivery_id, message.sid)
             return Result.failed(item.delivery_id, "unsupported_kind", f"Twilio does not send {item.kind!r}")
@@ -223,7 +229,7 @@ class TwilioChannel(Channel):
             headers = _error_headers.get()
             retry_after = retry_after_seconds(headers.get("Retry-After")) if headers is not None else None
             return Result.failed(item.delivery_id, code or status, message, transient=True, retry_after=retry_after)
-        return Result.failed(item.delivery_id, code or status, message)
+        return Result.failed(item.delivery_id, code or status, message, refusal=codes.REFUSALS.get(str(code)))
 
     # -- after a crash -------------------------------------------------------------------------
 
@@ -234,10 +240,11 @@ class TwilioChannel(Channel):
         # The SDK formats the datetime as given with a "Z": make it UTC first.
         since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
         client = self._lookup_client()
-        if item.kind == "voice":
-            rows = client.calls.list(to=item.to, from_=self.from_number, start_time_after=since, limit=20)
+        sender = item.sender or self.from_number
+        if item.kind == Kind.VOICE:
+            rows = client.calls.list(to=item.to, from_=sender, start_time_after=since, limit=20)
         else:
-            rows = client.messages.list(to=item.to, from_=self.from_number, date_sent_after=since, limit=20)
+            rows = client.messages.list(to=item.to, from_=sender, date_sent_after=since, limit=20)
         # Twilio may filter by day only: keep what was created since `since`.
         oldest = since - LOOKUP_SKEW
         rows = [r for r in rows if not isinstance(r.date_created, datetime) or r.date_created >= oldest]

@@ -1,5 +1,7 @@
-"""TwiML our voice webhook (`/hooks/twilio/voice/{delivery id}`) answers Twilio with."""
+"""TwiML, the XML our Twilio hooks answer with, built one way: the SDK's response builders."""
 
+from django.http import HttpResponse
+from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 NO_INPUT = "We didn't receive any input. Goodbye."
@@ -28,3 +30,15 @@ def gather_twiml(digit: str = "", *, language: str = "en-US") -> str:
     response.say("Thank you.", language=language)
     response.hangup()
     return str(response)
+
+
+def message_twiml(answer: str | None) -> str:
+    """The answer to an inbound text: `answer` texted back, or nothing."""
+    response = MessagingResponse()
+    if answer:
+        response.message(answer)
+    return str(response)
+
+
+def twiml_response(xml: str) -> HttpResponse:
+    return HttpResponse(xml, content_type="application/xml")

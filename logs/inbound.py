@@ -1,0 +1,93 @@
+"""Texts recipients send us: STOP/START/HELP keywords and replies, whichever channel brought them.
+
+A channel parses its provider's inbound message into a `logs.reports.InboundText` and answers
+the provider with what `receive_text` returns (the HELP text, or nothing).
+"""
+
+import logging
+import string
+
+from django.db.models import Q
+
+from connext.db import retry_on_conflict
+from connext.models import Organization
+from logs.models import TEXT_KINDS, Delivery, Reply
+from logs.reports import InboundText
+from subscribers.addresses import InvalidAddress, normalize_phone
+from subscribers.models import BlocklistEntry, Subscriber
+from subscribers.services import blocklist_add, blocklist_lift_stop
+
+logger = logging.getLogger(__name__)
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP"})
+KEYWORD_PADDING = string.whitespace + string.punctuation
+DEFAULT_HELP = "{org}: reply STOP to unsubscribe, START to subscribe again. Msg & data rates may apply."
+
+
+def _last_delivery(phone: str) -> dict | None:
+    """The last text delivery handed to a provider for this number: what a reply answers."""
+    return (
+        Delivery.objects.filter(recipient=phone, channel__in=TEXT_KINDS)
+        .exclude(sent_at=None)
+        .order_by("-sent_at", "-id")
+        .values("id", "message__organization_id")
+        .first()
+    )
+
+
+def _organizations_texting(phone: str) -> list[Organization]:
+    """Every organization that has texted the number or keeps it as a subscriber's phone.
+    Opt-outs are kept per sender number at the provider, and every organization sends from ours."""
+    texted = (
+        Delivery.objects.filter(recipient=phone, channel__in=TEXT_KINDS)
+        .exclude(sent_at=None)
+        .values_list("message__organization_id", flat=True)
+    )
+    kept = Subscriber.objects.filter(phone=phone).values_list("organization_id", flat=True)
+    return list(Organization.objects.filter(Q(id__in=texted) | Q(id__in=kept)))
+
+
+@retry_on_conflict()
+def receive_text(text: InboundText) -> str | None:
+    """An SMS a recipient sent us. Keywords (the whole message, case-insensitive, spaces and
+    punctuation around it ignored: "Stop." is a STOP): STOP and its synonyms block the number
+    (reason `stop`) in every organization that texts it; START and its synonyms lift those
+    `stop` entries (a manual block under one stays; bounces and complaints too); HELP returns
+    the help text to answer with. Anything else is stored once per provider id as a Reply to
+    the last delivery sent to the number. Idempotent: a provider may post the same message again."""
+    try:
+        phone = normalize_phone(text.from_number)
+    except InvalidAddress:
+        phone = text.from_number.strip()  # a short code or sender name: nothing to block or match
+    keyword = text.body.strip(KEYWORD_PADDING).upper()
+    if keyword in STOP_WORDS:
+        for org in _organizations_texting(phone):
+            blocklist_add(organization=org, recipient=phone, reason=BlocklistEntry.Reason.STOP)
+        return None
+    if keyword in START_WORDS:
+        blocklist_lift_stop(phone=phone, organizations=_organizations_texting(phone))
+        return None
+    last = _last_delivery(phone)
+    if keyword in HELP_WORDS:
+        # The organization that texted the number last, else one that keeps it as a subscriber's phone.
+        org = Organization.objects.filter(pk=last["message__organization_id"]).first() if last else None
+        org = org or next(iter(_organizations_texting(phone)), None)
+        if org is not None and org.help_text.strip():
+            return org.help_text.strip()
+        return DEFAULT_HELP.format(org=org.name if org else "Connext")
+    if last is None:
+        logger.info("reply %s from %s: no delivery was sent to that number; not stored", text.provider_id, phone)
+        return None
+    Reply.objects.get_or_create(
+        provider_id=text.provider_id,
+        defaults={
+            "organization_id": last["message__organization_id"],
+            "delivery_id": last["id"],
+            "from_number": phone[:32],
+            "to_number": text.to_number[:32],
+            "body": text.body,
+        },
+    )
+    return None
