@@ -215,8 +215,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.APIKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["connext.permissions.RolePermission"],
-    "DEFAULT_THROTTLE_CLASSES": ["connext.throttling.APIKeyRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.APIKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "connext.pagination.LimitOffsetPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["connext.parsers.JSONParser"],
