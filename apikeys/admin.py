@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from apikeys.models import APIKey, hash_key
-from apikeys.services import generate_key
+from apikeys.models import APIKey
+from apikeys.services import api_key_create
 from connext.admin import OrgScopedAdmin
 
 
@@ -28,15 +28,24 @@ class APIKeyAdmin(OrgScopedAdmin):
     def prefix(self, obj):
         return obj.prefix
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user" and field is not None:
+            # A key belongs to its user's organization (api_key_create): a superuser
+            # without one is no choice, rather than an error after the form is sent.
+            field.queryset = field.queryset.filter(organization__isnull=False)
+        return field
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            plaintext = generate_key()
-            obj.key_hash = hash_key(plaintext)
-            obj.organization_id = obj.user.organization_id
+        if change:
             super().save_model(request, obj, form, change)
-            messages.warning(request, f"Copy the API key now, it will not be shown again: {plaintext}")
             return
-        super().save_model(request, obj, form, change)
+        key, plaintext = api_key_create(user=obj.user, name=obj.name, scope=obj.scope, expires_at=obj.expires_at)
+        # The admin goes on with `obj` (history entry, redirect): it becomes the row just made.
+        for field in APIKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(key, field.attname))
+        obj._state.adding, obj._state.db = False, key._state.db
+        messages.warning(request, f"Copy the API key now, it will not be shown again: {plaintext}")
 
     @admin.action(description="Deactivate selected keys")
     def deactivate(self, request, queryset):

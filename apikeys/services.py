@@ -39,12 +39,6 @@ def api_key_create(
     return key, plaintext
 
 
-def api_key_set_active(*, key: APIKey, active: bool) -> APIKey:
-    key.active = active
-    key.save(update_fields=["active"])
-    return key
-
-
 def api_key_touch(*, key: APIKey) -> None:
     """Record use, at most once per LAST_USED_RESOLUTION (safe to call on every request)."""
     now = timezone.now()

@@ -187,9 +187,9 @@ def main() -> int:
     from django.test.utils import CaptureQueriesContext
 
     from apikeys.authentication import APIKeyAuthentication
+    from apikeys.permissions import RolePermission
+    from apikeys.throttling import APIKeyRateThrottle
     from connext.pagination import LimitOffsetPagination
-    from connext.permissions import RolePermission
-    from connext.throttling import APIKeyRateThrottle
     from groups.views import GroupViewSet
 
     app = get_wsgi_application()

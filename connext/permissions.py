@@ -1,12 +1,9 @@
-"""Who may do what: the key's user must hold the model permission of the method.
+"""The model permissions a request needs, from the view: its `permission_map`, or the
+model of its queryset and the method (GET -> view, POST -> add, PATCH -> change...).
 
-A `send`-scope key reaches only views marked `send_action = True` and can never
-read. Views with actions set `permission_map` to name the permissions they need.
+The policy that checks them against the caller (apikeys.permissions.RolePermission)
+lives with the credential it knows.
 """
-
-from rest_framework import exceptions, permissions
-
-from apikeys.models import APIKey
 
 METHOD_ACTIONS = {
     "GET": "view",
@@ -31,15 +28,3 @@ def required_permissions(request, view) -> list[str]:
     if action is None:
         return []
     return [f"{model._meta.app_label}.{action}_{model._meta.model_name}"]
-
-
-class RolePermission(permissions.BasePermission):
-    message = "Your role does not allow this."
-
-    def has_permission(self, request, view) -> bool:
-        key = request.auth
-        if not isinstance(key, APIKey):
-            return False  # DRF answers 401: no key was given
-        if key.scope == APIKey.Scope.SEND and not getattr(view, "send_action", False):
-            raise exceptions.PermissionDenied("This API key is send-only: it can send but never read or manage data.")
-        return request.user.has_perms(required_permissions(request, view))

@@ -1,7 +1,7 @@
-"""OpenAPI (drf-spectacular): the bearer scheme, the real error shape on every operation,
-the pagination and rate-limit headers."""
+"""OpenAPI (drf-spectacular): the real error shape on every operation, the pagination and
+rate-limit headers. The bearer scheme is the API keys' own (apikeys.schema)."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -14,19 +14,6 @@ class ErrorSerializer(serializers.Serializer):
         required=False,
         help_text="Validation problems per field (dotted paths for nested fields).",
     )
-
-
-class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "apikeys.authentication.APIKeyAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "cnxt_...",
-            "description": "An API key created in the admin panel or with `manage.py createapikey`.",
-        }
 
 
 class IntBooleanFieldExtension(OpenApiSerializerFieldExtension):

@@ -204,8 +204,11 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Tasks are named `<app>.<what it does>` (`name=` on the decorator), not by the module path
+# Celery defaults to, so a moved function keeps its name in queued messages and here.
+# connext's follow it; subscribers' and blasts' still carry their default names.
 CELERY_BEAT_SCHEDULE = {
-    "purge-idempotency-records": {"task": "connext.tasks.purge_idempotency_records", "schedule": 3600.0},
+    "purge-idempotency-records": {"task": "connext.purge_idempotency_records", "schedule": 3600.0},
     "requeue-stalled-imports": {"task": "subscribers.tasks.requeue_stalled_imports", "schedule": 60.0},
     "sweep-deliveries": {"task": "blasts.sweep", "schedule": SWEEP_INTERVAL},
 }
@@ -213,8 +216,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.APIKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["connext.permissions.RolePermission"],
-    "DEFAULT_THROTTLE_CLASSES": ["connext.throttling.APIKeyRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.APIKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "connext.pagination.LimitOffsetPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["connext.parsers.JSONParser"],

@@ -1,50 +1,19 @@
-"""Per-API-key rate limit: the organization's `rate_limit` requests per minute.
+"""Counters for rate limits: one `limits` storage per URL, made once per process.
 
-Windows are aligned to the clock minute, so one atomic increment on the `limits`
-storage (Redis: shared by every web process; embedded: per process) gives the
-count, and the window's end is known without asking: one round trip a request.
-The numbers feed the `X-RateLimit-*` headers (APIResponseHeadersMiddleware).
+With Redis (settings.RATELIMIT_STORAGE_URL) the counts are shared by every web process
+and worker; `memory://` (embedded mode) keeps them per process. Used by the API keys'
+request limit (apikeys.throttling) and the providers' sends-per-second budget (blasts).
 """
 
-import math
-import time
 from functools import cache
 
-from django.conf import settings
 from limits.storage import Storage, storage_from_string
-from rest_framework.throttling import BaseThrottle
-
-from apikeys.models import APIKey
-
-WINDOW_SECONDS = 60
 
 
 @cache
-def _storage(url: str) -> Storage:
+def limits_storage(url: str) -> Storage:
     return storage_from_string(url)
 
 
-def rate_limit_for(key: APIKey) -> int:
-    return key.organization.rate_limit or settings.DEFAULT_RATE_LIMIT
-
-
-class APIKeyRateThrottle(BaseThrottle):
-    def allow_request(self, request, view) -> bool:
-        key = request.auth
-        if not isinstance(key, APIKey):
-            return True
-        limit = rate_limit_for(key)
-        window = int(time.time() // WINDOW_SECONDS)
-        self.reset_at = (window + 1) * WINDOW_SECONDS
-        # The key's hash prefix: unique across databases that share one Redis.
-        counter = f"connext-api/{key.key_hash[:16]}/{window}"
-        count = _storage(settings.RATELIMIT_STORAGE_URL).incr(counter, WINDOW_SECONDS + 5)
-        request._request.rate_limit = {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(limit - count, 0)),
-            "X-RateLimit-Reset": str(self.reset_at),
-        }
-        return count <= limit
-
-    def wait(self) -> float:
-        return max(1, math.ceil(self.reset_at - time.time()))
+# The name blasts.services imports: the same function, so one storage (and one cache) for all.
+_storage = limits_storage
