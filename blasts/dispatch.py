@@ -19,7 +19,7 @@ from django.utils import timezone
 from blasts.channels import Outgoing, Result, channel_for, sender_for
 from blasts.outgoing import Renderer
 from connext.db import retry_on_conflict
-from connext.throttling import _storage
+from connext.throttling import limits_storage
 from logs import state
 from logs.models import Delivery, Kind, Message
 from logs.reports import Refusal, block_refused
@@ -129,7 +129,7 @@ def _rate_limited(channel, items: list[Outgoing]):
     if rate <= 0:
         yield items
         return
-    storage = _storage(settings.RATELIMIT_STORAGE_URL)
+    storage = limits_storage(settings.RATELIMIT_STORAGE_URL)
     start = 0
     while start < len(items):
         chunk = items[start : start + rate]

@@ -13,7 +13,3 @@ from limits.storage import Storage, storage_from_string
 @cache
 def limits_storage(url: str) -> Storage:
     return storage_from_string(url)
-
-
-# The name blasts.services imports: the same function, so one storage (and one cache) for all.
-_storage = limits_storage
