@@ -4,6 +4,7 @@ from collections import defaultdict
 
 from django.db.models import F
 
+from connext import changes
 from logs.models import Click, Delivery, Link
 
 
@@ -39,4 +40,5 @@ def count_clicks(clicks: list[Click]) -> int:
         by_count[n].append(delivery_id)
     for n, delivery_ids in by_count.items():  # one UPDATE per distinct count, usually one
         Delivery.objects.filter(id__in=delivery_ids).update(clicks=F("clicks") + n)
+    changes.announce([changes.DeliveryClicked(click.delivery_id, click.url, click.created_at) for click in new])
     return len(new)

@@ -9,6 +9,7 @@ import string
 
 from django.db.models import Q
 
+from connext import changes
 from connext.db import retry_on_conflict
 from connext.models import Organization
 from logs.models import TEXT_KINDS, Delivery, Reply
@@ -80,7 +81,7 @@ def receive_text(text: InboundText) -> str | None:
     if last is None:
         logger.info("reply %s from %s: no delivery was sent to that number; not stored", text.provider_id, phone)
         return None
-    Reply.objects.get_or_create(
+    reply, created = Reply.objects.get_or_create(
         provider_id=text.provider_id,
         defaults={
             "organization_id": last["message__organization_id"],
@@ -90,4 +91,8 @@ def receive_text(text: InboundText) -> str | None:
             "body": text.body,
         },
     )
+    if created:
+        changes.announce(
+            [changes.ReplyReceived(reply.pk, reply.organization_id, reply.delivery_id, reply.from_number, reply.body)]
+        )
     return None

@@ -9,6 +9,10 @@ Every write is a conditional UPDATE (`WHERE status IN (predecessors)`), so a
 transition applied twice, or a callback arriving after a later one, changes
 nothing: statuses only move forward and the first time of each is kept.
 
+Every write returns the rows it changed (`UPDATE ... RETURNING`) and announces each
+of them, once, as a `connext.changes.DeliveryStatusChanged` (in its transaction for
+in-transaction listeners, after commit for the others). Functions return how many.
+
 A claim marks rows `sending` with a lease (`lease_expires_at`, the same value
 for the whole claim). Results are recorded only where that lease still holds:
 a dispatcher that outlived its lease (the sweeper has settled its rows) can no
@@ -20,10 +24,10 @@ from collections.abc import Iterable, Sequence
 
 import psycopg
 from django.db import connection, transaction
-from django.db.models import DateTimeField, Exists, F, OuterRef, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from connext import changes
 from logs.models import Delivery, Message
 
 QUEUED = Delivery.Status.QUEUED
@@ -50,18 +54,22 @@ def claim(message_id: int, limit: int, lease_seconds: float) -> tuple[list[int],
     now = timezone.now()
     lease = now + dt.timedelta(seconds=lease_seconds)
     with transaction.atomic():
-        ids = list(
+        rows = list(
             Delivery.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(message_id=message_id, status=QUEUED)
             .filter(Q(not_before=None) | Q(not_before__lte=now))
             .order_by("id")
-            .values_list("id", flat=True)[:limit]
+            .values_list(*_CHANGED[:4])[:limit]
         )
-        if not ids:
+        if not rows:
             return [], None
+        ids = [row[0] for row in rows]
+        # The rows are locked by this transaction: the UPDATE changes exactly them.
         Delivery.objects.filter(id__in=ids, status=QUEUED).update(
             status=SENDING, attempts=F("attempts") + 1, lease_expires_at=lease, updated_at=now
         )
+        if changes.listening():
+            changes.announce([changes.DeliveryStatusChanged(*row, status=SENDING) for row in rows])
     return ids, lease
 
 
@@ -115,6 +123,20 @@ def record_retry(rows: Sequence[tuple[int, str, str, dt.datetime]], *, lease: dt
     )
 
 
+# What a state change returns and announces, in the order of DeliveryStatusChanged's fields.
+_CHANGED = (
+    "id", "message_id", "channel", "recipient", "status", "provider", "provider_id", "error_code", "error_message",
+)  # fmt: skip
+_RETURNING = " RETURNING " + ", ".join(_CHANGED)
+
+
+def _announced(rows: list[tuple]) -> int:
+    """Announce the changed rows (from RETURNING _CHANGED); returns how many."""
+    if rows and changes.listening():
+        changes.announce([changes.DeliveryStatusChanged(*row) for row in rows])
+    return len(rows)
+
+
 def _update_with_values(set_sql: str, set_params: list, rows: Sequence[tuple], where_sql: str, where_params) -> int:
     if not rows:
         return 0
@@ -123,11 +145,11 @@ def _update_with_values(set_sql: str, set_params: list, rows: Sequence[tuple], w
     flat = [_adapt(value) for row in rows for value in row]
     sql = (
         f"UPDATE logs_delivery SET {set_sql} FROM (VALUES {placeholders}) AS v "  # noqa: S608 (no user text)
-        f"WHERE logs_delivery.id = v.column1 AND logs_delivery.{where_sql}"
+        f"WHERE logs_delivery.id = v.column1 AND logs_delivery.{where_sql}{_RETURNING}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*map(_adapt, set_params), *flat, *map(_adapt, where_params)])
-        return cursor.rowcount
+        return _announced(cursor.fetchall())
 
 
 def _adapt(value):
@@ -145,29 +167,20 @@ def apply_status(
     at: dt.datetime | None = None,
     error_code: str = "",
     error_message: str = "",
-    provider_id: str = "",
 ) -> int:
-    """A provider's word on deliveries (callback, simulated delivery): forward only, idempotent."""
-    at = at or timezone.now()
-    updates = {"status": status, "updated_at": timezone.now(), "lease_expires_at": None}
-    if status in (SENT, DELIVERED):
-        updates["sent_at"] = Coalesce("sent_at", Value(at, output_field=DateTimeField()))
-        updates["error_code"] = updates["error_message"] = ""  # a retried try's error is moot once it went out
-    if status == DELIVERED:
-        updates["delivered_at"] = Coalesce("delivered_at", Value(at, output_field=DateTimeField()))
-    if status == FAILED:
-        updates["error_code"] = error_code
-        updates["error_message"] = error_message
-    if provider_id:
-        updates["provider_id"] = provider_id
-    return Delivery.objects.filter(id__in=list(delivery_ids), status__in=CALLBACK_PREDECESSORS[status]).update(
-        **updates
+    """A word on deliveries without a provider's details (the console's simulated receipt):
+    forward only and idempotent, like a callback."""
+    at, ids = at or timezone.now(), list(delivery_ids)
+    chunks = (ids[start : start + 1000] for start in range(0, len(ids), 1000))  # SQLite caps parameters
+    return sum(
+        apply_callbacks(status, [(pk, at, "", error_code, error_message) for pk in chunk], provider="")
+        for chunk in chunks
     )
 
 
 def apply_callbacks(status: str, rows: Sequence[tuple[int, dt.datetime, str, str, str]], *, provider: str) -> int:
     """(id, at, provider id, error code, error message) a provider reported as `status`:
-    one conditional UPDATE for them all, forward only and idempotent like `apply_status`.
+    one conditional UPDATE for them all, forward only and idempotent.
 
     A callback can overtake our own `record_sent` (which then matches nothing): the
     provider and its id are recorded here too, but only where none is set yet. Give
@@ -210,7 +223,8 @@ def _one_callback_sql(status: str) -> str:
         provider="%(provider)s",
     )  # fmt: skip
     predecessors = ", ".join(f"'{p}'" for p in CALLBACK_PREDECESSORS[status])
-    return f"UPDATE logs_delivery SET {sets} WHERE id = %(id)s AND status IN ({predecessors})"  # noqa: S608 (our constants)
+    where = f"WHERE id = %(id)s AND status IN ({predecessors})"
+    return f"UPDATE logs_delivery SET {sets} {where}{_RETURNING}"  # noqa: S608 (our constants)
 
 
 _ONE_CALLBACK_SQL = {status: _one_callback_sql(status) for status in CALLBACK_PREDECESSORS}
@@ -225,7 +239,7 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_ONE_CALLBACK_SQL[status], params)
-            return cursor.rowcount
+            return _announced(cursor.fetchall())
     # Bound server-side and prepared: PostgreSQL parses and plans each of these statements
     # once per connection, not once per callback (Django's client-side binding cursors
     # never prepare), unless the database OPTIONS turn prepared statements off
@@ -235,7 +249,8 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
     raw = connection.connection
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(_ONE_CALLBACK_SQL[status], params, prepare=raw.prepare_threshold is not None)
-        return cursor.rowcount
+        rows = cursor.fetchall()
+    return _announced(rows)
 
 
 def cancel(message_id: int) -> int:
@@ -250,7 +265,13 @@ def cancel(message_id: int) -> int:
         # concurrent writers through (a dispatcher's new running-total rows reference the
         # message): a plain FOR UPDATE here waited for them while they waited for it.
         message = Message.objects.select_for_update(no_key=True).get(pk=message_id)
-        canceled = Delivery.objects.filter(message_id=message_id, status=QUEUED).update(status=CANCELED, updated_at=now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE logs_delivery SET status = %s, updated_at = %s WHERE message_id = %s AND status = %s"  # noqa: S608
+                f"{_RETURNING}",
+                [CANCELED, _adapt(now), message_id, QUEUED],
+            )
+            canceled = _announced(cursor.fetchall())
         if message.fanned_out_at is None and message.canceled_at is None:
             canceled += message.recipients
         if canceled:

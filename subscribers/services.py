@@ -2,6 +2,7 @@
 
 from django.db import IntegrityError, transaction
 
+from connext import changes
 from connext.errors import ApplicationError
 from connext.models import Organization
 from groups.models import MAX_NUMBER, Group
@@ -95,6 +96,7 @@ def blocklist_add(
         organization=organization, recipient=address, defaults={"type": kind, "reason": reason, "manual": manual}
     )
     if created:
+        changes.announce([changes.BlocklistChanged(organization.pk, address, reason, blocked=True)])
         return entry
     entries = BlocklistEntry.objects.filter(pk=entry.pk)
     if manual and not entry.manual:
@@ -102,19 +104,28 @@ def blocklist_add(
         entry.manual = True
     elif not manual and entry.reason == BlocklistEntry.Reason.MANUAL:
         # Conditional: a concurrent opt-out that got there first keeps its reason.
-        entries.filter(reason=BlocklistEntry.Reason.MANUAL).update(reason=reason, manual=True)
+        if entries.filter(reason=BlocklistEntry.Reason.MANUAL).update(reason=reason, manual=True):
+            changes.announce([changes.BlocklistChanged(organization.pk, address, reason, blocked=True)])
         entry.refresh_from_db()
     return entry
 
 
+@transaction.atomic
 def blocklist_lift_stop(*, phone: str, organizations) -> None:
     """The recipient texted START: their `stop` entries in these organizations go away, or
     fall back to the manual block they replaced. Bounces and complaints stay."""
     stops = BlocklistEntry.objects.filter(
         recipient=phone, reason=BlocklistEntry.Reason.STOP, organization__in=organizations
     )
+    lifted = list(stops.select_for_update().values_list("organization_id", "manual"))
     stops.filter(manual=True).update(reason=BlocklistEntry.Reason.MANUAL)
     stops.filter(manual=False).delete()
+    changes.announce(
+        [
+            changes.BlocklistChanged(org_id, phone, BlocklistEntry.Reason.MANUAL if manual else "stop", blocked=manual)
+            for org_id, manual in lifted
+        ]
+    )
 
 
 @transaction.atomic
@@ -130,3 +141,4 @@ def blocklist_remove(*, organization: Organization, recipient: str) -> None:
             field="recipient",
         )
     entry.delete()
+    changes.announce([changes.BlocklistChanged(organization.pk, address, entry.reason, blocked=False)])

@@ -1,0 +1,125 @@
+"""The one announcement point (connext.changes): every delivery status change, click, reply and
+blocklist change is announced once, in its transaction and after its commit, never for a change
+that rolled back."""
+
+from collections import Counter
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from connext import changes
+from logs import state
+from logs.models import Delivery
+from tests.signing import twilio_post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TOKEN = "changes-token"
+BASE = "https://cnxt.example"
+
+
+class Heard:
+    """What the two kinds of listener heard."""
+
+    def __init__(self):
+        self.in_transaction: list = []
+        self.after_commit: list = []
+        self.inside_atomic: list[bool] = []
+
+    def during(self, batch):
+        self.inside_atomic.append(transaction.get_connection().in_atomic_block)
+        self.in_transaction += batch
+
+    def after(self, batch):
+        self.after_commit += batch
+
+    def statuses(self) -> Counter:
+        return Counter(
+            (c.delivery_id, c.status) for c in self.after_commit if isinstance(c, changes.DeliveryStatusChanged)
+        )
+
+
+@pytest.fixture
+def heard():
+    heard = Heard()
+    changes.listen(heard.during, in_transaction=True)
+    changes.listen(heard.after)
+    yield heard
+    changes.unlisten(heard.during)
+    changes.unlisten(heard.after)
+
+
+def test_a_blast_announces_each_status_of_each_delivery_once(api, audience, run_jobs, heard):
+    response = run_jobs(api.post, "/api/v1/blasts", {"types": ["sms", "email"], "groups": [1], "message": "Hi", "subject": "News"})
+    assert response.status_code == 200, response.content
+    deliveries = list(Delivery.objects.filter(message_id=response.json()["id"]))
+    assert deliveries and all(d.status == "delivered" for d in deliveries)  # the console's receipts ran
+
+    expected = Counter((d.pk, status) for d in deliveries for status in ("sending", "sent", "delivered"))
+    assert heard.statuses() == expected  # each change once, none missing
+    assert Counter((c.delivery_id, c.status) for c in heard.in_transaction) == expected
+    some = next(c for c in heard.after_commit if c.status == "sent" and c.channel == "sms")
+    assert (some.recipient, some.provider) == (Delivery.objects.get(pk=some.delivery_id).recipient, "console")
+
+
+def test_a_callback_repeated_or_overtaken_announces_nothing_more(org, app_client, heard):
+    with override_settings(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE):
+        d = Delivery.objects.create(
+            message=org.messages.create(types=["sms"], message="Hi"), channel="sms", recipient="+12025550101",
+            status="sending",
+        )  # fmt: skip
+        url = f"{BASE}/hooks/twilio/status?d={d.pk}"
+        for status in ("sent", "delivered", "delivered", "sent"):  # Twilio retried; a late "sent"
+            params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": status}
+            assert twilio_post(app_client, url, params, TOKEN).status_code == 204
+    assert heard.statuses() == Counter({(d.pk, "sent"): 1, (d.pk, "delivered"): 1})
+    delivered = next(c for c in heard.after_commit if c.status == "delivered")
+    assert (delivered.provider, delivered.provider_id) == ("twilio", "SM" + "1" * 32)
+
+
+def test_a_change_that_rolls_back_is_heard_in_its_transaction_only(org, heard):
+    d = Delivery.objects.create(message=org.messages.create(types=["sms"]), channel="sms", recipient="+12025550101")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert state.cancel(d.message_id) == 1
+        assert [c.status for c in heard.in_transaction] == ["canceled"] and heard.inside_atomic == [True]
+        assert heard.after_commit == []  # not before the commit
+        raise RuntimeError("rolled back")
+    assert heard.after_commit == []
+    assert Delivery.objects.get(pk=d.pk).status == "queued"
+
+    state.cancel(d.message_id)
+    assert [(c.delivery_id, c.status) for c in heard.after_commit] == [(d.pk, "canceled")]
+
+
+def test_blocklist_changes_and_replies_are_announced(api, org, app_client, heard):
+    assert api.post("/api/v1/blocklist", {"recipient": "+12025550199"}).status_code == 201
+    assert api.delete("/api/v1/blocklist", {"recipient": "+12025550199"}).status_code == 204
+    d = Delivery.objects.create(
+        message=org.messages.create(types=["sms"]), channel="sms", recipient="+12025550101", status="sent",
+        sent_at=timezone.now(),
+    )  # fmt: skip
+    with override_settings(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE):
+        for body, sid in (("Running late", "SM1"), ("Running late", "SM1"), ("STOP", "SM2"), ("START", "SM3")):
+            params = {"MessageSid": sid, "From": "+12025550101", "To": "+15005550006", "Body": body}
+            assert twilio_post(app_client, f"{BASE}/hooks/twilio/inbound", params, TOKEN).status_code == 200
+
+    blocks = [(c.recipient, c.reason, c.blocked) for c in heard.after_commit if isinstance(c, changes.BlocklistChanged)]
+    assert blocks == [
+        ("+12025550199", "manual", True),
+        ("+12025550199", "manual", False),
+        ("+12025550101", "stop", True),
+        ("+12025550101", "stop", False),
+    ]
+    replies = [(c.delivery_id, c.body) for c in heard.after_commit if isinstance(c, changes.ReplyReceived)]
+    assert replies == [(d.pk, "Running late")]  # Twilio's retry of SM1 is not a second reply
+
+
+def test_a_short_link_click_is_announced(org, client, heard):
+    d = Delivery.objects.create(message=org.messages.create(types=["sms"]), channel="sms", recipient="+12025550101")
+    link = d.links.create(code="abcdEFGH", url="https://acme.example/menu")
+    assert client.get(f"/l/{link.code}").status_code == 302
+    assert client.head(f"/l/{link.code}").status_code == 302  # a HEAD is no click
+    clicks = [(c.delivery_id, c.url) for c in heard.after_commit if isinstance(c, changes.DeliveryClicked)]
+    assert clicks == [(d.pk, "https://acme.example/menu")]
