@@ -16,9 +16,11 @@ An address on the organization's blocklist is never included.
 from dataclasses import dataclass
 
 from connext.models import Organization
+from logs.models import TEXT_KINDS, Kind
 from subscribers.services import groups_for_numbers
 
-TEXT_TYPES = ("sms", "mms")
+TEXT_TYPES = TEXT_KINDS
+AUDIO = "audio"  # a requested type, not a kind: a call that plays the blast's recording
 
 
 def is_audio(media: dict) -> bool:
@@ -40,30 +42,30 @@ class Plan:
         """The channel a requested type goes out on."""
         if requested_type in TEXT_TYPES:
             return self.text
-        return "voice" if requested_type in ("voice", "audio") else requested_type
+        return Kind.VOICE if requested_type in (Kind.VOICE, AUDIO) else requested_type
 
     @property
     def channels(self) -> list[str]:
         out = [self.text] if self.text else []
         if self.voice or self.voice_fallback_only:
-            out.append("voice")
+            out.append(Kind.VOICE)
         if self.email:
-            out.append("email")
+            out.append(Kind.EMAIL)
         return out
 
 
 def plan_for(types: list[str], *, has_media: bool, voice_fallback: bool) -> Plan:
     text = None
-    if "mms" in types or ("sms" in types and has_media):
-        text = "mms"
-    elif "sms" in types:
-        text = "sms"
-    voice = "voice" in types or "audio" in types
+    if Kind.MMS in types or (Kind.SMS in types and has_media):
+        text = Kind.MMS
+    elif Kind.SMS in types:
+        text = Kind.SMS
+    voice = Kind.VOICE in types or AUDIO in types
     return Plan(
         text=text,
         voice=voice,
         voice_fallback_only=bool(text) and voice_fallback and not voice,
-        email="email" in types,
+        email=Kind.EMAIL in types,
     )
 
 
@@ -89,13 +91,12 @@ def _in_list(ids: tuple[int, ...]) -> str:
 
 def channel_where(audience: Audience, channel: str, plan: Plan) -> tuple[str, str, list]:
     """(address column, WHERE clause over subscribers `s`, params) for one channel."""
-    column = "email" if channel == "email" else "phone"
-    blocked_type = "email" if channel == "email" else "phone"
+    column = blocked_type = "email" if channel == Kind.EMAIL else "phone"  # the column, and the blocklist type
     clauses = ["s.organization_id = %s", "s.enabled", f"s.{column} <> ''"]
     params: list = [audience.organization_id]
     if channel in TEXT_TYPES:
         clauses.append("s.text")
-    elif channel == "voice" and not plan.voice:
+    elif channel == Kind.VOICE and not plan.voice:
         clauses.append("NOT s.text")  # voice fallback only: the phones a text can't reach
     clauses.append(
         "EXISTS (SELECT 1 FROM subscribers_subscriber_groups g "

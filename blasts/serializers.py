@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from rest_framework import serializers
 
 from blasts import rendering
-from blasts.audience import is_audio
+from blasts.audience import AUDIO, is_audio
 from blasts.models import Template
 from connext.fields import (
     ConnextModelSerializer,
@@ -14,9 +14,10 @@ from connext.fields import (
     StrictCharField,
     StrictIntegerField,
 )
+from logs.models import TEXT_KINDS, Kind
 from subscribers.serializers import GroupNumbersField
 
-TYPES = ("sms", "mms", "voice", "email", "audio")
+TYPES = (*Kind.values, AUDIO)  # sms mms voice email, and audio (a call playing the recording)
 SMS_MAX_CHARACTERS = 1600  # Twilio's limit for one message body
 MAX_MEDIA = 10  # Twilio's limit of media per MMS
 
@@ -129,20 +130,20 @@ class BlastSerializer(ConnextSerializer):
         message = attrs.get("message", "").strip()
         media = attrs.get("media", [])
         errors = {}
-        if not message and any(t in types for t in ("sms", "voice", "email")):
-            needs = ", ".join(t for t in types if t in ("sms", "voice", "email"))
+        if not message and any(t in types for t in (Kind.SMS, Kind.VOICE, Kind.EMAIL)):
+            needs = ", ".join(t for t in types if t in (Kind.SMS, Kind.VOICE, Kind.EMAIL))
             errors["message"] = [f"Required for {needs}."]
-        if "mms" in types and not media and not message:
+        if Kind.MMS in types and not media and not message:
             errors["message"] = ["An mms needs a message or media."]
-        if "mms" in types and not media:
+        if Kind.MMS in types and not media:
             errors["media"] = ["Required for mms."]
         if "audio" in types and not any(is_audio(m) for m in media):
             errors["media"] = ["Required for audio: a recording (audio/* type, or an .mp3/.wav URL)."]
-        if "email" in types and not attrs.get("subject", "").strip():
+        if Kind.EMAIL in types and not attrs.get("subject", "").strip():
             errors["subject"] = ["Required for email."]
-        if ("sms" in types or "mms" in types) and len(message) > SMS_MAX_CHARACTERS:
+        if set(TEXT_KINDS) & set(types) and len(message) > SMS_MAX_CHARACTERS:
             errors["message"] = [f"At most {SMS_MAX_CHARACTERS} characters for a text."]
-        if attrs.get("ivr") and not ({"voice", "audio"} & set(types)):
+        if attrs.get("ivr") and not ({Kind.VOICE, AUDIO} & set(types)):
             errors["ivr"] = ["Only for voice or audio."]
         if errors:
             raise serializers.ValidationError(errors)

@@ -9,8 +9,6 @@ from groups.models import MAX_NUMBER, Group
 from subscribers.addresses import InvalidAddress, classify_recipient
 from subscribers.models import BlocklistEntry, Subscriber
 
-CONTACT_FIELDS = ("first", "last", "phone", "email", "address", "city", "state", "zip", "enabled", "text")
-
 
 def groups_for_numbers(org: Organization, numbers: list[int], *, field: str = "groups") -> list[Group]:
     """The organization's groups with these numbers; an unknown number is a 400 naming `field`."""

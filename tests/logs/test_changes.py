@@ -52,7 +52,9 @@ def heard():
 
 
 def test_a_blast_announces_each_status_of_each_delivery_once(api, audience, run_jobs, heard):
-    response = run_jobs(api.post, "/api/v1/blasts", {"types": ["sms", "email"], "groups": [1], "message": "Hi", "subject": "News"})
+    response = run_jobs(
+        api.post, "/api/v1/blasts", {"types": ["sms", "email"], "groups": [1], "message": "Hi", "subject": "News"}
+    )
     assert response.status_code == 200, response.content
     deliveries = list(Delivery.objects.filter(message_id=response.json()["id"]))
     assert deliveries and all(d.status == "delivered" for d in deliveries)  # the console's receipts ran

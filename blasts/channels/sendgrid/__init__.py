@@ -3,8 +3,10 @@ into our reports by `events.py`)."""
 
 from django.conf import settings
 
+from logs.models import Kind
+
 NAME = "sendgrid"
-KINDS = frozenset({"email"})
+KINDS = frozenset({Kind.EMAIL})
 
 
 def configured() -> bool:

@@ -19,6 +19,8 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Header, Mail
 
 from blasts.channels.base import Channel, Outgoing, Result, retry_after_seconds
+from blasts.channels.sendgrid import KINDS
+from logs.models import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def _first_error(body) -> str:
 
 class SendGridChannel(Channel):
     name = "sendgrid"
-    kinds = frozenset({"email"})
+    kinds = KINDS
     can_lookup = False
 
     def __init__(
@@ -99,7 +101,7 @@ class SendGridChannel(Channel):
         return list(pool.map(self._send, items))
 
     def _send(self, item: Outgoing) -> Result:
-        if item.kind != "email":
+        if item.kind != Kind.EMAIL:
             return Result.failed(item.delivery_id, "unsupported_kind", f"SendGrid does not send {item.kind!r}")
         try:
             response = self._sg.send(build_mail(item, self.from_email))

@@ -4,8 +4,10 @@ we give it (`paths.py`) and the TwiML we answer with (`twiml.py`)."""
 
 from django.conf import settings
 
+from logs.models import PHONE_KINDS
+
 NAME = "twilio"
-KINDS = frozenset({"sms", "mms", "voice"})
+KINDS = frozenset(PHONE_KINDS)
 
 
 def configured() -> bool:

@@ -25,7 +25,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from blasts.channels.base import Channel, Outgoing, Result, retry_after_seconds
-from blasts.channels.twilio import codes, paths
+from blasts.channels.twilio import KINDS, codes, paths
 from logs.models import Kind
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class _SyncHttpClient(TwilioHttpClient):
 
 class TwilioChannel(Channel):
     name = "twilio"
-    kinds = frozenset({"sms", "mms", "voice"})
+    kinds = KINDS
     can_lookup = True
 
     def __init__(

@@ -159,11 +159,12 @@ class Command(BaseCommand):
         from django.db import connection
 
         from blasts.channels import route
+        from logs.models import Kind
 
         database = "SQLite" if connection.vendor == "sqlite" else "PostgreSQL"
         broker = "Redis" if settings.REDIS_URL else "embedded broker"
         names = {"twilio": "Twilio", "sendgrid": "SendGrid"}
-        texts, email = (names.get(route(kind), route(kind)) for kind in ("sms", "email"))
+        texts, email = (names.get(route(kind), route(kind)) for kind in (Kind.SMS, Kind.EMAIL))
         return f"{database}, {broker}, SMS/MMS/voice: {texts} channel, email: {email} channel"
 
     def _banner(self, base: str, key: str, password: str | None) -> None:
