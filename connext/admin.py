@@ -103,6 +103,11 @@ class ReadOnlyAdmin(OrgScopedAdmin):
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "timezone", "default_region", "rate_limit", "created_at"]
     search_fields = ["name"]
+    # The operator's: how fast an organization may call the API and what it sends through.
+    operator_fields = ["rate_limit", "routes", "sender_phone", "sender_email"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if request.user.is_superuser else self.operator_fields
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

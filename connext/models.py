@@ -18,6 +18,11 @@ def validate_region(value: str) -> None:
         raise ValidationError(f"Unknown phone region {value!r} (use an ISO 3166 code such as US).")
 
 
+def validate_routes(value) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError('Routes map a kind of send to a provider\'s name, e.g. {"sms": "console"}.')
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -28,6 +33,18 @@ class Organization(models.Model):
         null=True, blank=True, help_text="API requests per minute per key; empty uses the server default."
     )
     help_text = models.CharField(max_length=320, blank=True, help_text="Answer to an inbound HELP text message.")
+    # Routing (blasts.channels.channel_for): which provider sends each kind for this organization.
+    routes = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_routes],
+        help_text='Provider per kind of send, e.g. {"sms": "console"}; a kind not named, or a provider not set '
+        "up, goes to the platform default.",
+    )
+    sender_phone = models.CharField(
+        max_length=32, blank=True, help_text="Own from-number (E.164) for texts and calls; empty: the platform's."
+    )
+    sender_email = models.EmailField(blank=True, help_text="Own from-address for email; empty: the platform's.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
