@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import pytest
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
 from connext import celery_app, roles
-from groups.models import Group
-from subscribers.models import Subscriber
+from connext.models import User
 from tests.app_client import AppClient
-from tests.factories import OrganizationFactory, UserFactory, make_api_key
+from tests.factories import APIKeyFactory, GroupFactory, OrganizationFactory, SubscriberFactory, UserFactory
 
 
 class ApiClient(APIClient):
@@ -65,8 +65,7 @@ def client_for():
     """client_for(user, role-less kwargs...) -> an ApiClient with a fresh key of that user."""
 
     def make(user, scope: str = APIKey.Scope.FULL, **kwargs) -> ApiClient:
-        _, plaintext = make_api_key(user, scope=scope, **kwargs)
-        return ApiClient(plaintext)
+        return ApiClient(APIKeyFactory(user=user, scope=scope, **kwargs).plaintext)
 
     return make
 
@@ -86,6 +85,22 @@ def other_api(other_org, client_for) -> ApiClient:
 @pytest.fixture
 def anon() -> ApiClient:
     return ApiClient()
+
+
+@pytest.fixture
+def browser(admin_user) -> Client:
+    """The admin panel, logged in as the org admin of `org`."""
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def superuser_browser(db) -> Client:
+    """The admin panel, logged in as a superuser (no organization: sees every one)."""
+    client = Client()
+    client.force_login(User.objects.create_superuser(email="root@connext.test", password="pw-Very-long-1"))
+    return client
 
 
 @pytest.fixture
@@ -172,15 +187,13 @@ def run_jobs(monkeypatch, django_capture_on_commit_callbacks):
 @pytest.fixture
 def audience(org):
     """Group 1 (five reachable people and the ones a blast must skip), group 2, dnc group 3."""
-    g1 = Group.objects.create(organization=org, name="Parents", number=1)
-    g2 = Group.objects.create(organization=org, name="Staff", number=2)
-    g3 = Group.objects.create(organization=org, name="Do not contact", number=3)
+    g1 = GroupFactory(organization=org, name="Parents", number=1)
+    g2 = GroupFactory(organization=org, name="Staff", number=2)
+    g3 = GroupFactory(organization=org, name="Do not contact", number=3)
 
-    def person(first, phone="", email="", groups=(g1,), **kwargs):
-        s = Subscriber.objects.create(organization=org, first=first, last="Lovelace", phone=phone, email=email,
-                                      text=kwargs.pop("text", True), **kwargs)  # fmt: skip
-        s.groups.set(groups)
-        return s
+    def person(first, phone="", email="", groups=(g1,), text=True, **kwargs):
+        return SubscriberFactory(organization=org, first=first, last="Lovelace", phone=phone, email=email, text=text,
+                                 groups=groups, **kwargs)  # fmt: skip
 
     people = {
         "ada": person("Ada", "+12025550101", "ada@example.com", groups=(g1, g2)),

@@ -1,22 +1,63 @@
+"""factory-boy factories: one per model the tests build rows of.
+
+Every factory makes a valid row with nothing given; pass what the test is about. Related rows
+are made on demand (`DeliveryFactory()` makes its message and that message's organization),
+so a test names only the organization it reads as, e.g. `SubscriberFactory(organization=org)`.
+
+Defaults stay clear of the addresses the tests spell out (+1202555..., ada@example.com):
+made-up phones are +1415555NNNN, made-up emails sNNN@factory.test.
+"""
+
+import datetime
+
 import factory
+from django.utils import timezone
 
 from apikeys.models import APIKey
 from apikeys.services import api_key_create
+from blasts.models import ConsoleSend, Template
 from connext import roles
 from connext.models import Organization, User
 from connext.services import user_create
+from devices.models import PairingCode
 from groups.models import Group
+from logs.models import Click, Delivery, Link, Message, Reply
+from subscribers.models import BlocklistEntry, ImportJob, Subscriber
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class ModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        abstract = True
+        # Post-generation hooks save what they change themselves: no second save() of every row.
+        skip_postgeneration_save = True
+
+
+def _phone(n: int) -> str:
+    return f"+1415555{n % 10_000:04d}"
+
+
+def _set_many(field: str):
+    """A post-generation hook: `Factory(field=[rows])` sets that many-to-many field."""
+
+    def hook(obj, create, extracted, **kwargs):
+        if create and extracted is not None:
+            getattr(obj, field).set(extracted)
+
+    return factory.PostGeneration(hook)
+
+
+# --- tenancy ------------------------------------------------------------------------------
+
+
+class OrganizationFactory(ModelFactory):
     class Meta:
         model = Organization
 
     name = factory.Sequence(lambda n: f"Org {n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
-    """A user with a role; use `role=` (org admin by default)."""
+class UserFactory(ModelFactory):
+    """A user with a role (`role=`, org admin by default), made as `createorg` makes them."""
 
     class Meta:
         model = User
@@ -35,7 +76,36 @@ class UserFactory(factory.django.DjangoModelFactory):
         )
 
 
-class GroupFactory(factory.django.DjangoModelFactory):
+class APIKeyFactory(ModelFactory):
+    """An API key of `user`; the plaintext, never stored, is on the instance as `.plaintext`."""
+
+    class Meta:
+        model = APIKey
+
+    user = factory.SubFactory(UserFactory)
+    name = "test key"
+    scope = APIKey.Scope.FULL
+    expires_at = None
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        key, plaintext = api_key_create(
+            user=kwargs["user"], name=kwargs["name"], scope=kwargs["scope"], expires_at=kwargs["expires_at"]
+        )
+        key.plaintext = plaintext
+        return key
+
+
+def make_api_key(user: User, *, scope: str = APIKey.Scope.FULL, **kwargs) -> tuple[APIKey, str]:
+    """(key, plaintext) of a new key of `user`."""
+    key = APIKeyFactory(user=user, scope=scope, **kwargs)
+    return key, key.plaintext
+
+
+# --- groups and subscribers ---------------------------------------------------------------
+
+
+class GroupFactory(ModelFactory):
     class Meta:
         model = Group
 
@@ -44,5 +114,147 @@ class GroupFactory(factory.django.DjangoModelFactory):
     number = factory.Sequence(lambda n: n + 1)
 
 
-def make_api_key(user: User, *, scope: str = APIKey.Scope.FULL, **kwargs) -> tuple[APIKey, str]:
-    return api_key_create(user=user, name=kwargs.pop("name", "test key"), scope=scope, **kwargs)
+class SubscriberFactory(ModelFactory):
+    """A subscriber with a phone (enabled, not texting); `groups=[group, ...]` makes them a member."""
+
+    class Meta:
+        model = Subscriber
+
+    organization = factory.SubFactory(OrganizationFactory)
+    first = factory.Sequence(lambda n: f"Sub{n}")
+    phone = factory.Sequence(_phone)
+    groups = _set_many("groups")
+
+
+class BlocklistEntryFactory(ModelFactory):
+    """A blocked address: `recipient="+1..."` or `recipient="a@b.test"` (the type follows);
+    a manual block unless `reason=` says the recipient opted out."""
+
+    class Meta:
+        model = BlocklistEntry
+
+    organization = factory.SubFactory(OrganizationFactory)
+    recipient = factory.Sequence(_phone)
+    type = factory.LazyAttribute(
+        lambda o: BlocklistEntry.Type.EMAIL if "@" in o.recipient else BlocklistEntry.Type.PHONE
+    )
+    reason = BlocklistEntry.Reason.MANUAL
+    manual = factory.LazyAttribute(lambda o: o.reason == BlocklistEntry.Reason.MANUAL)
+
+
+class ImportJobFactory(ModelFactory):
+    """A queued CSV import job (the payload is what the worker would read)."""
+
+    class Meta:
+        model = ImportJob
+
+    organization = factory.SubFactory(OrganizationFactory)
+    source = "people.csv"
+    source_format = "csv"
+    payload = b"phone\n+14155550100\n"
+
+
+# --- blasts -------------------------------------------------------------------------------
+
+
+class TemplateFactory(ModelFactory):
+    """A saved blast; `groups=[...]` and `dnc=[...]` take group rows."""
+
+    class Meta:
+        model = Template
+
+    organization = factory.SubFactory(OrganizationFactory)
+    title = factory.Sequence(lambda n: f"Template {n}")
+    types = factory.LazyFunction(lambda: ["sms"])
+    message = "Hi {first|there}"
+    groups = _set_many("groups")
+    dnc = _set_many("dnc")
+
+
+class MessageFactory(ModelFactory):
+    """A blast's log row, as after its fan-out (`fanned_out_at` set): add its rows with DeliveryFactory.
+    `fanned_out_at=None` is one the fan-out has not reached yet."""
+
+    class Meta:
+        model = Message
+
+    organization = factory.SubFactory(OrganizationFactory)
+    types = factory.LazyFunction(lambda: ["sms"])
+    message = "Hi"
+    fanned_out_at = factory.LazyFunction(timezone.now)
+
+
+class DeliveryFactory(ModelFactory):
+    """One recipient on one channel of a message (queued, a made-up address of the channel's kind)."""
+
+    class Meta:
+        model = Delivery
+
+    message = factory.SubFactory(MessageFactory)
+    channel = "sms"
+    recipient = factory.LazyAttributeSequence(
+        lambda o, n: f"d{n}@factory.test" if o.channel == "email" else _phone(5000 + n)
+    )
+    status = Delivery.Status.QUEUED
+
+
+class ConsoleSendFactory(ModelFactory):
+    """What the console channel 'sent' for a delivery."""
+
+    class Meta:
+        model = ConsoleSend
+
+    delivery = factory.SubFactory(DeliveryFactory, status=Delivery.Status.SENT, provider="console")
+    channel = factory.SelfAttribute("delivery.channel")
+    to = factory.SelfAttribute("delivery.recipient")
+    body = "Hi"
+
+
+class LinkFactory(ModelFactory):
+    """A short link of a delivery."""
+
+    class Meta:
+        model = Link
+
+    code = factory.Sequence(lambda n: f"f{n:07d}")
+    delivery = factory.SubFactory(DeliveryFactory, status=Delivery.Status.SENT)
+    url = "https://school.example/menu"
+
+
+class ClickFactory(ModelFactory):
+    """A click on a short link; `link=None, delivery=...` is a click a provider reported."""
+
+    class Meta:
+        model = Click
+
+    link = factory.SubFactory(LinkFactory)
+    delivery = factory.LazyAttribute(lambda o: o.link.delivery)
+    url = factory.LazyAttribute(lambda o: o.link.url if o.link else "")
+
+
+class ReplyFactory(ModelFactory):
+    """An inbound text answering a delivery (`delivery=None, organization=...`: answering nothing)."""
+
+    class Meta:
+        model = Reply
+
+    delivery = factory.SubFactory(DeliveryFactory, status=Delivery.Status.DELIVERED)
+    organization = factory.LazyAttribute(lambda o: o.delivery.message.organization)
+    from_number = factory.LazyAttribute(lambda o: o.delivery.recipient if o.delivery else _phone(9999))
+    to_number = "+15005550006"
+    body = "Thanks"
+    provider_id = factory.Sequence(lambda n: f"SMfactory{n:024d}")
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+class PairingCodeFactory(ModelFactory):
+    """A usable pairing code (expires in ten minutes); `used_at=`/`expires_at=` for the others."""
+
+    class Meta:
+        model = PairingCode
+
+    organization = factory.SubFactory(OrganizationFactory)
+    code = factory.Sequence(lambda n: f"FACT{n:04d}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(minutes=10))

@@ -8,18 +8,12 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from apikeys.models import APIKey
-from connext.models import User
+from groups.models import Group
 from tests.conftest import ApiClient
-from tests.factories import GroupFactory, UserFactory, make_api_key
+from tests.factories import APIKeyFactory, GroupFactory, UserFactory
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def browser(admin_user) -> Client:
-    client = Client()
-    client.force_login(admin_user)
-    return client
 
 
 def test_admin_creates_a_key_and_sees_the_plaintext_once(browser, admin_user):
@@ -41,24 +35,25 @@ def test_admin_creates_a_key_and_sees_the_plaintext_once(browser, admin_user):
 
 
 def test_deactivate_and_reactivate_actions(browser, admin_user):
-    key, plaintext = make_api_key(admin_user)
+    key = APIKeyFactory(user=admin_user)
     browser.post("/admin/apikeys/apikey/", {"action": "deactivate", "_selected_action": [key.pk]})
-    assert ApiClient(plaintext).get("/api/v1/groups").status_code == 401
+    assert ApiClient(key.plaintext).get("/api/v1/groups").status_code == 401
     browser.post("/admin/apikeys/apikey/", {"action": "reactivate", "_selected_action": [key.pk]})
-    assert ApiClient(plaintext).get("/api/v1/groups").status_code == 200
+    assert ApiClient(key.plaintext).get("/api/v1/groups").status_code == 200
 
 
 def test_delete_revokes_the_key(browser, admin_user):
-    key, plaintext = make_api_key(admin_user)
+    key = APIKeyFactory(user=admin_user)
     browser.post(f"/admin/apikeys/apikey/{key.pk}/delete/", {"post": "yes"})
     assert not APIKey.objects.filter(pk=key.pk).exists()
-    assert ApiClient(plaintext).get("/api/v1/groups").status_code == 401
+    assert ApiClient(key.plaintext).get("/api/v1/groups").status_code == 401
 
 
 def test_admin_sees_only_their_organization(browser, admin_user, other_org):
-    theirs_user = UserFactory(organization=other_org, email="them@globex.test")
-    theirs_key, _ = make_api_key(theirs_user, name="GlobexSecretKey")
-    ours_key, _ = make_api_key(admin_user, name="AcmeKey")
+    theirs_key = APIKeyFactory(
+        user=UserFactory(organization=other_org, email="them@globex.test"), name="GlobexSecretKey"
+    )
+    ours_key = APIKeyFactory(user=admin_user, name="AcmeKey")
     GroupFactory(organization=other_org, name="GlobexGroup")
     GroupFactory(organization=admin_user.organization, name="AcmeGroup")
 
@@ -80,38 +75,31 @@ def test_key_form_offers_only_users_of_the_organization(browser, other_org):
 
 def test_admin_cannot_create_a_key_for_another_organizations_user(browser, other_org):
     theirs = UserFactory(organization=other_org, email="them@globex.test")
-    response = browser.post(
-        "/admin/apikeys/apikey/add/",
-        {"name": "Sneaky", "user": theirs.pk, "scope": "full", "expires_at_0": "", "expires_at_1": ""},
-    )
+    with nothing_written(APIKey):
+        response = browser.post(
+            "/admin/apikeys/apikey/add/",
+            {"name": "Sneaky", "user": theirs.pk, "scope": "full", "expires_at_0": "", "expires_at_1": ""},
+        )
     assert response.status_code == 200  # the form comes back with an error
-    assert not APIKey.objects.filter(name="Sneaky").exists()
 
 
 def test_group_created_in_admin_belongs_to_the_admins_organization(browser, admin_user):
     browser.post("/admin/groups/group/add/", {"name": "From admin", "number": 12})
-    from groups.models import Group
-
     assert Group.objects.get(name="From admin").organization == admin_user.organization
 
 
-def test_superuser_sees_every_organization(other_org, admin_user):
-    superuser = User.objects.create_superuser(email="root@connext.test", password="pw-Very-long-1")
-    client = Client()
-    client.force_login(superuser)
+def test_superuser_sees_every_organization(superuser_browser, other_org, admin_user):
     UserFactory(organization=other_org, email="them@globex.test")
-    page = client.get("/admin/connext/user/").content
+    page = superuser_browser.get("/admin/connext/user/").content
     assert b"admin@acme.test" in page and b"them@globex.test" in page
 
 
 def test_admin_group_number_clash_is_a_form_error(browser, admin_user):
     GroupFactory(organization=admin_user.organization, number=12)
-    response = browser.post("/admin/groups/group/add/", {"name": "Clash", "number": 12})
+    with nothing_written(Group):
+        response = browser.post("/admin/groups/group/add/", {"name": "Clash", "number": 12})
     assert response.status_code == 200
     assert b"already exists" in response.content
-    from groups.models import Group
-
-    assert not Group.objects.filter(name="Clash").exists()
 
 
 def test_org_admin_logs_in_with_email_and_password(org):

@@ -2,18 +2,20 @@
 
 import pytest
 
+from blasts.models import Template
 from connext import roles
-from groups.models import Group
-from tests.factories import UserFactory
+from tests.factories import GroupFactory, TemplateFactory, UserFactory
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
 
 TEMPLATES = "/api/v1/templates"
+TEMPLATE_ROWS = (Template, Template.groups.through, Template.dnc.through)  # the rows and their audiences
 
 
 @pytest.fixture
 def groups(org):
-    return [Group.objects.create(organization=org, name=f"G{n}", number=n) for n in (1, 2, 3)]
+    return [GroupFactory(organization=org, name=f"G{n}", number=n) for n in (1, 2, 3)]
 
 
 FULL = {
@@ -92,28 +94,33 @@ def test_delete(api, groups):
     ],
 )
 def test_bad_input_is_400_naming_the_field(api, groups, payload, field):
-    response = api.post(TEMPLATES, payload)
+    with nothing_written(*TEMPLATE_ROWS):
+        response = api.post(TEMPLATES, payload)
     assert response.status_code == 400, response.content
     assert response.json()["message"].startswith(field), response.json()
 
 
 def test_failed_patch_changes_nothing(api, groups):
     template_id = api.post(TEMPLATES, FULL).json()["id"]
-    response = api.patch(f"{TEMPLATES}/{template_id}", {"title": "New", "groups": [42]})
-    assert response.status_code == 400
-    assert api.get(f"{TEMPLATES}/{template_id}").json()["title"] == "Snow day"
+    with nothing_written(Template.objects.get(pk=template_id)):
+        response = api.patch(f"{TEMPLATES}/{template_id}", {"title": "New", "groups": [3], "dnc": [42]})
+    assert response.status_code == 400 and response.json()["message"].startswith("dnc")
 
 
-def test_other_organizations_templates_are_404(api, other_api, groups):
-    template_id = api.post(TEMPLATES, FULL).json()["id"]
-    assert other_api.get(f"{TEMPLATES}/{template_id}").status_code == 404
-    assert other_api.patch(f"{TEMPLATES}/{template_id}", {"title": "x"}).status_code == 404
-    assert other_api.delete(f"{TEMPLATES}/{template_id}").status_code == 404
+def test_other_organizations_templates_are_404(org, other_api, groups):
+    ours = TemplateFactory(organization=org, groups=groups[:2], dnc=groups[2:])
+    assert other_api.get(f"{TEMPLATES}/{ours.id}").status_code == 404
+    with nothing_written(*TEMPLATE_ROWS):
+        assert other_api.patch(f"{TEMPLATES}/{ours.id}", {"title": "x", "groups": []}).status_code == 404
+        assert other_api.delete(f"{TEMPLATES}/{ours.id}").status_code == 404
     assert other_api.get(TEMPLATES).json() == []
 
 
-def test_viewer_reads_but_cannot_write(org, groups, client_for, api):
-    api.post(TEMPLATES, FULL)
+def test_viewer_reads_but_cannot_write(org, groups, client_for):
+    ours = TemplateFactory(organization=org, groups=groups[:1])
     viewer = client_for(UserFactory(organization=org, email="viewer@acme.test", role=roles.VIEWER))
-    assert viewer.get(TEMPLATES).status_code == 200
-    assert viewer.post(TEMPLATES, FULL).status_code == 403
+    assert [t["id"] for t in viewer.get(TEMPLATES).json()] == [ours.id]
+    with nothing_written(*TEMPLATE_ROWS):
+        assert viewer.post(TEMPLATES, FULL).status_code == 403
+        assert viewer.patch(f"{TEMPLATES}/{ours.id}", {"title": "x"}).status_code == 403
+        assert viewer.delete(f"{TEMPLATES}/{ours.id}").status_code == 403

@@ -1,14 +1,19 @@
 """Bearer API keys: who gets 401, who gets 403, and that a key acts as its user."""
 
 import datetime
+import hashlib
 
 import pytest
+from django.contrib.auth.models import Group as Role
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from apikeys.models import APIKey
 from connext import roles
+from groups.models import Group
 from tests.conftest import ApiClient
-from tests.factories import UserFactory, make_api_key
+from tests.factories import APIKeyFactory, UserFactory
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
 
@@ -39,31 +44,31 @@ def test_unknown_key_is_401(admin_user):
 
 
 def test_expired_key_is_401(admin_user):
-    _, plaintext = make_api_key(admin_user, expires_at=timezone.now() - datetime.timedelta(seconds=1))
-    response = ApiClient(plaintext).get("/api/v1/groups")
+    key = APIKeyFactory(user=admin_user, expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    response = ApiClient(key.plaintext).get("/api/v1/groups")
     assert_401(response)
     assert "expired" in response.json()["message"]
 
 
 def test_key_with_future_expiry_works(admin_user):
-    _, plaintext = make_api_key(admin_user, expires_at=timezone.now() + datetime.timedelta(days=1))
-    assert ApiClient(plaintext).get("/api/v1/groups").status_code == 200
+    key = APIKeyFactory(user=admin_user, expires_at=timezone.now() + datetime.timedelta(days=1))
+    assert ApiClient(key.plaintext).get("/api/v1/groups").status_code == 200
 
 
 def test_deactivated_key_is_401_and_reactivated_key_works(admin_user):
-    key, plaintext = make_api_key(admin_user)
+    key = APIKeyFactory(user=admin_user)
     APIKey.objects.filter(pk=key.pk).update(active=False)
-    response = ApiClient(plaintext).get("/api/v1/groups")
+    response = ApiClient(key.plaintext).get("/api/v1/groups")
     assert_401(response)
     assert "deactivated" in response.json()["message"]
     APIKey.objects.filter(pk=key.pk).update(active=True)
-    assert ApiClient(plaintext).get("/api/v1/groups").status_code == 200
+    assert ApiClient(key.plaintext).get("/api/v1/groups").status_code == 200
 
 
 def test_deleted_key_is_401(admin_user):
-    key, plaintext = make_api_key(admin_user)
+    key = APIKeyFactory(user=admin_user)
     key.delete()
-    assert_401(ApiClient(plaintext).get("/api/v1/groups"))
+    assert_401(ApiClient(key.plaintext).get("/api/v1/groups"))
 
 
 def test_key_of_inactive_user_is_401(admin_user, api):
@@ -73,20 +78,19 @@ def test_key_of_inactive_user_is_401(admin_user, api):
 
 
 def test_key_is_stored_hashed_and_listed_by_hash_prefix(admin_user):
-    key, plaintext = make_api_key(admin_user)
+    key = APIKeyFactory(user=admin_user)
+    plaintext = key.plaintext
     assert plaintext.startswith("cnxt_") and len(plaintext) >= 5 + 43
     stored = APIKey.objects.get(pk=key.pk)
-    import hashlib
-
     assert stored.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert plaintext not in str(APIKey.objects.filter(pk=key.pk).values().first())
     assert stored.prefix == stored.key_hash[:8]
 
 
 def test_use_records_last_used_time(admin_user):
-    key, plaintext = make_api_key(admin_user)
+    key = APIKeyFactory(user=admin_user)
     assert key.last_used_at is None
-    ApiClient(plaintext).get("/api/v1/groups")
+    ApiClient(key.plaintext).get("/api/v1/groups")
     key.refresh_from_db()
     assert key.last_used_at is not None
     assert timezone.now() - key.last_used_at < datetime.timedelta(seconds=30)
@@ -95,7 +99,8 @@ def test_use_records_last_used_time(admin_user):
 def test_viewer_can_read_but_not_write(org, client_for):
     viewer = client_for(UserFactory(organization=org, role=roles.VIEWER))
     assert viewer.get("/api/v1/groups").status_code == 200
-    response = viewer.post("/api/v1/groups", {"name": "Nope"})
+    with nothing_written(Group):
+        response = viewer.post("/api/v1/groups", {"name": "Nope"})
     assert response.status_code == 403
     assert response.json() == {"message": "Your role does not allow this."}
 
@@ -116,27 +121,27 @@ def test_user_without_role_is_403(org, client_for):
 
 def test_send_only_key_can_never_read(admin_user, client_for):
     send_only = client_for(admin_user, scope=APIKey.Scope.SEND)
-    for response in (send_only.get("/api/v1/groups"), send_only.post("/api/v1/groups", {"name": "x"})):
+    with nothing_written(Group):
+        refused = send_only.post("/api/v1/groups", {"name": "x"})
+    for response in (send_only.get("/api/v1/groups"), refused):
         assert response.status_code == 403
         assert "send-only" in response.json()["message"]
 
 
 def test_direct_user_permissions_count_too(org, client_for):
-    from django.contrib.auth.models import Permission
-
     user = UserFactory(organization=org)
     user.groups.clear()
     user.user_permissions.add(Permission.objects.get(codename="view_group", content_type__app_label="groups"))
     client = client_for(user)
     assert client.get("/api/v1/groups").status_code == 200
-    assert client.post("/api/v1/groups", {"name": "x"}).status_code == 403
+    with nothing_written(Group):
+        assert client.post("/api/v1/groups", {"name": "x"}).status_code == 403
 
 
 def test_role_change_applies_to_the_next_request(org, client_for):
-    from django.contrib.auth.models import Group as Role
-
     user = UserFactory(organization=org, role=roles.SENDER)
     client = client_for(user)
     assert client.post("/api/v1/groups", {"name": "ok"}).status_code == 201
     user.groups.set([Role.objects.get(name=roles.VIEWER)])
-    assert client.post("/api/v1/groups", {"name": "no"}).status_code == 403
+    with nothing_written(Group):
+        assert client.post("/api/v1/groups", {"name": "no"}).status_code == 403

@@ -9,12 +9,13 @@ from psycopg import errors as pg_errors
 from connext.db import retry_on_conflict
 from groups.models import Group
 from tests.conftest import SQLITE
+from tests.factories import GroupFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.skipif(SQLITE, reason="PostgreSQL's deadlocks")]
 
 
 def test_the_victim_of_a_deadlock_runs_again_and_both_finish(org):
-    first, second = (Group.objects.create(organization=org, name=n, number=i) for i, n in enumerate("AB", 1))
+    first, second = GroupFactory.create_batch(2, organization=org)
     both_locked = threading.Barrier(2, timeout=10)
     runs, failures = [], []
 

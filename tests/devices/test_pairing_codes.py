@@ -8,6 +8,7 @@ from django.utils import timezone
 from connext import roles
 from devices.models import PairingCode
 from tests.factories import UserFactory
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,8 @@ def test_org_admin_gets_a_code_valid_ten_minutes(api, org):
 
 def test_sender_cannot_pair_devices(org, client_for):
     sender = client_for(UserFactory(organization=org, role=roles.SENDER))
-    assert sender.post("/api/v1/devices/pairing-codes").status_code == 403
-    assert not PairingCode.objects.exists()
+    with nothing_written(PairingCode):
+        assert sender.post("/api/v1/devices/pairing-codes").status_code == 403
 
 
 def test_get_is_405(api):
@@ -35,6 +36,7 @@ def test_get_is_405(api):
 
 
 def test_a_field_in_the_body_is_400_naming_it(api):
-    response = api.post("/api/v1/devices/pairing-codes", {"x": 1})
+    with nothing_written(PairingCode):
+        response = api.post("/api/v1/devices/pairing-codes", {"x": 1})
     assert response.status_code == 400 and response.json()["message"] == "x: Unknown field."
     assert api.post("/api/v1/devices/pairing-codes", {}).status_code == 201

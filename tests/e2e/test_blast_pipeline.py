@@ -13,6 +13,7 @@ from groups.models import Group
 from logs.models import Delivery, Message
 from subscribers.models import BlocklistEntry, Subscriber
 from tests.conftest import SQLITE
+from tests.factories import BlocklistEntryFactory, GroupFactory, SubscriberFactory
 from tests.stubs import run_in_thread
 from tests.stubs.sendgrid_stub import TEST_API_KEY, SendGridStub
 from tests.stubs.twilio_stub import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStub
@@ -70,10 +71,11 @@ def settled(message_id: int) -> bool:
     return not Delivery.objects.filter(message_id=message_id, status__in=["queued", "sending"]).exists()
 
 
-def make_people(org, count: int, group: Group, **kwargs) -> list[Subscriber]:
+def make_people(org, count: int, group: Group) -> list[Subscriber]:
+    """P0..P{count-1} of `group`: texting phones +12025550000..., emails p0@example.com... (one INSERT)."""
     people = Subscriber.objects.bulk_create(
-        Subscriber(organization=org, first=f"P{i}", phone=f"+1202555{i:04d}", email=f"p{i}@example.com", text=True,
-                   **kwargs)
+        SubscriberFactory.build(organization=org, first=f"P{i}", phone=f"+1202555{i:04d}", email=f"p{i}@example.com",
+                                text=True)
         for i in range(count)
     )  # fmt: skip
     group.subscribers.add(*people)
@@ -83,11 +85,10 @@ def make_people(org, count: int, group: Group, **kwargs) -> list[Subscriber]:
 def test_a_blast_to_groups_goes_out_on_all_four_channels(api, org, twilio, sendgrid, start_worker):
     (twilio_url, twilio_stub), (sendgrid_url, sendgrid_stub) = twilio, sendgrid
     start_worker(**provider_env(twilio_url, sendgrid_url))
-    group = Group.objects.create(organization=org, name="Parents", number=1)
+    group = GroupFactory(organization=org, name="Parents", number=1)
     make_people(org, 6, group)
-    landline = Subscriber.objects.create(organization=org, first="Lan", phone="+12025559999", text=False)
-    landline.groups.add(group)
-    BlocklistEntry.objects.create(organization=org, recipient="p5@example.com", type="email")
+    SubscriberFactory(organization=org, first="Lan", phone="+12025559999", text=False, groups=[group])  # a landline
+    BlocklistEntryFactory(organization=org, recipient="p5@example.com")
     sendgrid_stub.fail("p3@example.com", (500, None, "Internal error"))
 
     response = api.post("/api/v1/blasts", {
@@ -133,7 +134,7 @@ def test_a_blast_to_groups_goes_out_on_all_four_channels(api, org, twilio, sendg
 def test_provider_errors_retry_transient_and_fail_permanent(api, org, twilio, sendgrid, start_worker):
     (twilio_url, twilio_stub), (sendgrid_url, _) = twilio, sendgrid
     start_worker(**provider_env(twilio_url, sendgrid_url))
-    make_people(org, 4, Group.objects.create(organization=org, name="Parents", number=1))
+    make_people(org, 4, GroupFactory(organization=org, name="Parents", number=1))
     twilio_stub.fail("+12025550001", (400, 21211, "The 'To' number +12025550001 is not a valid phone number."))
     twilio_stub.fail("+12025550002", (503, 20500, "Service unavailable"), (429, 20429, "Too many requests", 0.3))
     twilio_stub.fail_matching("0003", 400, 21610, "Attempt to send to unsubscribed recipient")
@@ -168,7 +169,7 @@ def test_a_worker_killed_mid_blast_loses_and_duplicates_nothing(api, org, twilio
         DELIVERY_LEASE_SECONDS=3, SWEEP_STALE_SECONDS=1,
     )  # fmt: skip
     first = start_worker(**env)
-    group = Group.objects.create(organization=org, name="All", number=1)
+    group = GroupFactory(organization=org, name="All", number=1)
     people = make_people(org, 400, group)
 
     response = api.post("/api/v1/blasts", {"types": ["sms"], "groups": [1], "message": "Hi {first}"})

@@ -1,30 +1,22 @@
 """Admin panel, messages and deliveries: read-only, scoped to the organization, filterable by status."""
 
 import pytest
-from django.test import Client
-from django.utils import timezone
 
+from blasts.models import ConsoleSend
 from logs.models import Delivery, Message
+from tests.factories import ConsoleSendFactory, DeliveryFactory, MessageFactory
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def browser(admin_user) -> Client:
-    client = Client()
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def sends(org, other_org):
-    ours = Message.objects.create(organization=org, types=["sms"], message="Acme snow day", recipients=2,
-                                  fanned_out_at=timezone.now())  # fmt: skip
-    theirs = Message.objects.create(organization=other_org, types=["sms"], message="Globex news", recipients=1,
-                                    fanned_out_at=timezone.now())  # fmt: skip
-    Delivery.objects.create(message=ours, channel="sms", recipient="+12025550101", status="failed", error_code="30003")
-    Delivery.objects.create(message=ours, channel="sms", recipient="+12025550102", status="delivered")
-    Delivery.objects.create(message=theirs, channel="sms", recipient="+12025550199", status="failed")
+    ours = MessageFactory(organization=org, message="Acme snow day", recipients=2)
+    theirs = MessageFactory(organization=other_org, message="Globex news", recipients=1)
+    DeliveryFactory(message=ours, recipient="+12025550101", status="failed", error_code="30003")
+    DeliveryFactory(message=ours, recipient="+12025550102", status="delivered")
+    DeliveryFactory(message=theirs, recipient="+12025550199", status="failed")
     return ours, theirs
 
 
@@ -45,17 +37,19 @@ def test_deliveries_filter_by_status_and_message(browser, sends):
 def test_read_only(browser, sends):
     ours, _ = sends
     assert browser.get("/admin/logs/message/add/").status_code == 403
-    response = browser.post(f"/admin/logs/message/{ours.pk}/delete/", {"post": "yes"})
-    assert response.status_code == 403 and Message.objects.filter(pk=ours.pk).exists()
+    with nothing_written(Message, Delivery):
+        assert browser.post(f"/admin/logs/message/{ours.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert browser.post(f"/admin/logs/message/{ours.pk}/change/", {"message": "Edited"}).status_code == 403
 
 
 def test_the_console_outbox_shows_the_own_organizations_sends_read_only(browser, sends):
-    from blasts.models import ConsoleSend
-
     ours, theirs = sends
-    mine = ConsoleSend.objects.create(delivery=ours.deliveries.first(), channel="sms", to="+12025550101", body="Snow!")
-    ConsoleSend.objects.create(delivery=theirs.deliveries.first(), channel="sms", to="+12025550199", body="Globex!")
+    mine = ConsoleSendFactory(delivery=ours.deliveries.first(), body="Snow!")
+    ConsoleSendFactory(delivery=theirs.deliveries.first(), body="Globex!")
     page = browser.get("/admin/blasts/consolesend/").content.decode()
     assert "Snow!" in page and "Globex!" not in page
     assert browser.get(f"/admin/blasts/consolesend/{mine.pk}/change/").status_code == 200
     assert browser.get("/admin/blasts/consolesend/add/").status_code == 403
+    with nothing_written(ConsoleSend):
+        assert browser.post("/admin/blasts/consolesend/add/", {"to": "+12025550101", "body": "x"}).status_code == 403
+        assert browser.post(f"/admin/blasts/consolesend/{mine.pk}/delete/", {"post": "yes"}).status_code == 403

@@ -2,7 +2,10 @@
 
 import pytest
 
+from connext import roles
 from subscribers.models import BlocklistEntry
+from tests.factories import BlocklistEntryFactory, UserFactory
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +42,9 @@ def test_adding_twice_keeps_one_entry(api):
     ],
 )
 def test_bad_recipient_is_400(api, body):
-    response = api.post("/api/v1/blocklist", body)
+    with nothing_written(BlocklistEntry):
+        response = api.post("/api/v1/blocklist", body)
     assert response.status_code == 400
-    assert not BlocklistEntry.objects.exists()
 
 
 def test_remove_manual_entry(api):
@@ -52,32 +55,34 @@ def test_remove_manual_entry(api):
     assert not BlocklistEntry.objects.exists()
 
 
-def test_remove_unknown_is_404(api):
-    response = api.delete("/api/v1/blocklist", {"recipient": "2025550143"})
+def test_remove_unknown_is_404(api, org):
+    BlocklistEntryFactory(organization=org, recipient="+12025550144")
+    with nothing_written(BlocklistEntry):
+        response = api.delete("/api/v1/blocklist", {"recipient": "2025550143"})
     assert response.status_code == 404
     assert response.json()["message"]
 
 
 @pytest.mark.parametrize("reason", ["stop", "bounce", "complaint"])
 def test_opt_outs_cannot_be_removed(api, org, reason):
-    BlocklistEntry.objects.create(organization=org, recipient="+12025550143", type="phone", reason=reason)
-    response = api.delete("/api/v1/blocklist", {"recipient": "2025550143"})
+    BlocklistEntryFactory(organization=org, recipient="+12025550143", reason=reason)
+    with nothing_written(BlocklistEntry):
+        response = api.delete("/api/v1/blocklist", {"recipient": "2025550143"})
     assert response.status_code == 400
     assert response.json()["message"].startswith("recipient:")
-    assert BlocklistEntry.objects.count() == 1
 
 
 def test_blocklists_are_per_organization(api, other_api):
     api.post("/api/v1/blocklist", {"recipient": "2025550143"})
     assert other_api.get("/api/v1/blocklist").json() == []
-    assert other_api.delete("/api/v1/blocklist", {"recipient": "2025550143"}).status_code == 404
-    assert BlocklistEntry.objects.count() == 1
+    with nothing_written(BlocklistEntry):
+        assert other_api.delete("/api/v1/blocklist", {"recipient": "2025550143"}).status_code == 404
 
 
 def test_viewer_reads_but_cannot_change(org, client_for):
-    from connext import roles
-    from tests.factories import UserFactory
-
+    BlocklistEntryFactory(organization=org, recipient="+12025550144")
     viewer = client_for(UserFactory(organization=org, role=roles.VIEWER))
     assert viewer.get("/api/v1/blocklist").status_code == 200
-    assert viewer.post("/api/v1/blocklist", {"recipient": "2025550143"}).status_code == 403
+    with nothing_written(BlocklistEntry):
+        assert viewer.post("/api/v1/blocklist", {"recipient": "2025550143"}).status_code == 403
+        assert viewer.delete("/api/v1/blocklist", {"recipient": "2025550144"}).status_code == 403

@@ -8,8 +8,7 @@ import pytest
 from apikeys.models import APIKey
 from subscribers import export_views
 from subscribers.models import Subscriber
-from subscribers.services import blocklist_add, subscriber_create
-from tests.factories import GroupFactory
+from tests.factories import BlocklistEntryFactory, GroupFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,34 +18,15 @@ HEADER = "id,first,last,phone,email,address,city,state,zip,enabled,text,groups,p
 
 @pytest.fixture
 def people(org):
-    for number in (1, 2, 3):
-        GroupFactory(organization=org, number=number)
-    ada = subscriber_create(
-        organization=org,
-        first="Ada",
-        last="Lovelace",
-        phone="+12025550143",
-        email="ada@example.com",
-        address="12 Analytical Way",
-        city="London",
-        state="LDN",
-        zip="N1",
-        text=True,
-        groups=[3, 1],
-    )
-    alan = subscriber_create(
-        organization=org,
-        first="Alan",
-        last="Turing",
-        phone="+12025550177",
-        email="alan@bletchley.org",
-        address="Hut 8",
-        enabled=False,
-        groups=[2],
-    )
-    grace = subscriber_create(organization=org, first="Grace", last="Hopper", email="grace@navy.mil")
-    blocklist_add(organization=org, recipient="+12025550177")
-    blocklist_add(organization=org, recipient="grace@navy.mil")
+    one, two, three = (GroupFactory(organization=org, number=number) for number in (1, 2, 3))
+    ada = SubscriberFactory(organization=org, first="Ada", last="Lovelace", phone="+12025550143",
+                            email="ada@example.com", address="12 Analytical Way", city="London", state="LDN",
+                            zip="N1", text=True, groups=[three, one])  # fmt: skip
+    alan = SubscriberFactory(organization=org, first="Alan", last="Turing", phone="+12025550177",
+                             email="alan@bletchley.org", address="Hut 8", enabled=False, groups=[two])  # fmt: skip
+    grace = SubscriberFactory(organization=org, first="Grace", last="Hopper", phone="", email="grace@navy.mil")
+    BlocklistEntryFactory(organization=org, recipient="+12025550177")
+    BlocklistEntryFactory(organization=org, recipient="grace@navy.mil")
     return {"ada": ada, "alan": alan, "grace": grace}
 
 
@@ -164,8 +144,8 @@ def test_keyword_and_group_select_the_rows(api, people):
 
 
 def test_other_organizations_rows_never_appear(api, other_api, people, other_org):
-    GroupFactory(organization=other_org, number=1)
-    subscriber_create(organization=other_org, first="Eve", phone="+12025550199", email="eve@evil.test", groups=[1])
+    theirs = GroupFactory(organization=other_org, number=1)
+    SubscriberFactory(organization=other_org, first="Eve", phone="+12025550199", email="eve@evil.test", groups=[theirs])
     assert firsts(export(api)[1]) == ["Ada", "Alan", "Grace"]
     assert firsts(export(api, {"keyword": "202"})[1]) == ["Ada", "Alan"]
     assert firsts(export(api, {"group": 1})[1]) == ["Ada"]
@@ -219,7 +199,7 @@ def test_trailing_slash_is_optional(api, people):
 
 
 def test_formula_cells_are_quoted_but_phones_are_not(api, org):
-    subscriber_create(
+    SubscriberFactory(
         organization=org,
         first='=HYPERLINK("http://evil.test")',
         last="+SUM(A1)",
@@ -244,10 +224,9 @@ def test_rows_are_read_in_chunks_with_their_groups(api, org, monkeypatch):
     """More rows than one database chunk and one write: each chunk prefetches its own groups."""
     monkeypatch.setattr(export_views, "CHUNK_SIZE", 3)
     monkeypatch.setattr(export_views, "FLUSH_BYTES", 100)
-    GroupFactory(organization=org, number=1)
-    GroupFactory(organization=org, number=2)
+    groups = GroupFactory(organization=org, number=1), GroupFactory(organization=org, number=2)
     for i in range(10):
-        subscriber_create(organization=org, first=f"P{i}", email=f"p{i}@example.com", groups=[1 + i % 2])
+        SubscriberFactory(organization=org, first=f"P{i}", groups=[groups[i % 2]])
     response = api.get(URL)
     pieces = list(response.streaming_content)
     assert len(pieces) > 2

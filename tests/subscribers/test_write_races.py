@@ -6,6 +6,7 @@ import pytest
 
 from subscribers.models import Subscriber
 from tests.conftest import SQLITE, contend_while_held
+from tests.factories import SubscriberFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -14,7 +15,7 @@ pytestmark = [
 
 
 def test_a_patch_that_waited_for_a_delete_finds_the_subscriber_gone(api, org):
-    ada = Subscriber.objects.create(organization=org, first="Ada", phone="+12025550101")
+    ada = SubscriberFactory(organization=org, first="Ada", phone="+12025550101")
 
     def patch():
         return api.patch(f"/api/v1/subscribers/{ada.pk}", {"first": "Patched"})
