@@ -9,9 +9,9 @@ Every write is a conditional UPDATE (`WHERE status IN (predecessors)`), so a
 transition applied twice, or a callback arriving after a later one, changes
 nothing: statuses only move forward and the first time of each is kept.
 
-Every write returns the rows it changed (`UPDATE ... RETURNING`) and announces each
-of them, once, as a `connext.changes.DeliveryStatusChanged` (in its transaction for
-in-transaction listeners, after commit for the others). Functions return how many.
+Every write announces each row it changed, once, as a `connext.changes.DeliveryStatusChanged`
+(in its transaction for in-transaction listeners, after commit for the others): the UPDATE
+returns them (`RETURNING`) when anyone listens. Functions return how many rows changed.
 
 A claim marks rows `sending` with a lease (`lease_expires_at`, the same value
 for the whole claim). Results are recorded only where that lease still holds:
@@ -130,9 +130,18 @@ _CHANGED = (
 _RETURNING = " RETURNING " + ", ".join(_CHANGED)
 
 
-def _announced(rows: list[tuple]) -> int:
-    """Announce the changed rows (from RETURNING _CHANGED); returns how many."""
-    if rows and changes.listening():
+def _returning() -> str:
+    """The RETURNING clause of a state change: the changed rows when someone listens, else none
+    (the busiest writes, a status callback's, then cost no more than before there was a hook)."""
+    return _RETURNING if changes.listening() else ""
+
+
+def _changed(cursor, returning: str) -> int:
+    """How many rows the statement changed, announcing them when it returned them."""
+    if not returning:
+        return max(cursor.rowcount, 0)
+    rows = cursor.fetchall()
+    if rows:
         changes.announce([changes.DeliveryStatusChanged(*row) for row in rows])
     return len(rows)
 
@@ -143,13 +152,14 @@ def _update_with_values(set_sql: str, set_params: list, rows: Sequence[tuple], w
     width = len(rows[0])
     placeholders = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
     flat = [_adapt(value) for row in rows for value in row]
+    returning = _returning()
     sql = (
         f"UPDATE logs_delivery SET {set_sql} FROM (VALUES {placeholders}) AS v "  # noqa: S608 (no user text)
-        f"WHERE logs_delivery.id = v.column1 AND logs_delivery.{where_sql}{_RETURNING}"
+        f"WHERE logs_delivery.id = v.column1 AND logs_delivery.{where_sql}{returning}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*map(_adapt, set_params), *flat, *map(_adapt, where_params)])
-        return _announced(cursor.fetchall())
+        return _changed(cursor, returning)
 
 
 def _adapt(value):
@@ -224,7 +234,7 @@ def _one_callback_sql(status: str) -> str:
     )  # fmt: skip
     predecessors = ", ".join(f"'{p}'" for p in CALLBACK_PREDECESSORS[status])
     where = f"WHERE id = %(id)s AND status IN ({predecessors})"
-    return f"UPDATE logs_delivery SET {sets} {where}{_RETURNING}"  # noqa: S608 (our constants)
+    return f"UPDATE logs_delivery SET {sets} {where}"  # noqa: S608 (our constants)
 
 
 _ONE_CALLBACK_SQL = {status: _one_callback_sql(status) for status in CALLBACK_PREDECESSORS}
@@ -236,10 +246,12 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
         "now": _adapt(timezone.now()), "at": _adapt(at), "code": code, "text": text,
         "provider": provider, "provider_id": provider_id, "id": delivery_id,
     }  # fmt: skip
+    returning = _returning()
+    sql = _ONE_CALLBACK_SQL[status] + returning
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_ONE_CALLBACK_SQL[status], params)
-            return _announced(cursor.fetchall())
+            cursor.execute(sql, params)
+            return _changed(cursor, returning)
     # Bound server-side and prepared: PostgreSQL parses and plans each of these statements
     # once per connection, not once per callback (Django's client-side binding cursors
     # never prepare), unless the database OPTIONS turn prepared statements off
@@ -248,9 +260,8 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
     connection.ensure_connection()
     raw = connection.connection
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(_ONE_CALLBACK_SQL[status], params, prepare=raw.prepare_threshold is not None)
-        rows = cursor.fetchall()
-    return _announced(rows)
+        cursor.execute(sql, params, prepare=raw.prepare_threshold is not None)
+        return _changed(cursor, returning)
 
 
 def cancel(message_id: int) -> int:
@@ -265,13 +276,14 @@ def cancel(message_id: int) -> int:
         # concurrent writers through (a dispatcher's new running-total rows reference the
         # message): a plain FOR UPDATE here waited for them while they waited for it.
         message = Message.objects.select_for_update(no_key=True).get(pk=message_id)
+        returning = _returning()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE logs_delivery SET status = %s, updated_at = %s WHERE message_id = %s AND status = %s"  # noqa: S608
-                f"{_RETURNING}",
+                f"{returning}",
                 [CANCELED, _adapt(now), message_id, QUEUED],
             )
-            canceled = _announced(cursor.fetchall())
+            canceled = _changed(cursor, returning)
         if message.fanned_out_at is None and message.canceled_at is None:
             canceled += message.recipients
         if canceled:
