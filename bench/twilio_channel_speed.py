@@ -23,6 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connext.settings")
+
+import django  # noqa: E402
+
+django.setup()  # the channel speaks in our kinds and refusals (logs.models, logs.reports)
 
 from blasts.channels.base import Outgoing  # noqa: E402
 from blasts.channels.twilio.client import TwilioChannel  # noqa: E402
