@@ -43,18 +43,22 @@ def timed(send) -> tuple[float, list]:
     return time.perf_counter() - start, results
 
 
+def concurrent(name: str, channel, stub, items: list[Outgoing]) -> None:
+    """One batch through `channel` to a stub answering each request in LATENCY seconds."""
+    try:
+        seconds, results = timed(lambda: channel.send_batch(items))
+    finally:
+        channel.close()
+    print(f"{name}: {len(items)} sends at {LATENCY} s, {channel.concurrency} in flight: {seconds:.2f} s "
+          f"({sum(r.ok for r in results)} sent, at most {stub.max_in_flight} in flight at the stub; "
+          f"one by one: {len(items) * LATENCY:.0f} s)")  # fmt: skip
+
+
 def twilio() -> None:
     with run_in_thread(TwilioStub) as (url, stub):
         stub.configure(latency=LATENCY)
         channel = TwilioChannel(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, "+15005550006", base_url=url, concurrency=20)
-        try:
-            items = [Outgoing(i, "sms", f"+1202555{i:04d}", body="Hi") for i in range(SENDS)]
-            seconds, results = timed(lambda: channel.send_batch(items))
-            ok = sum(r.ok for r in results)
-            print(f"twilio: {SENDS} sends at {LATENCY} s, 20 in flight: {seconds:.2f} s ({ok} sent, "
-                  f"at most {stub.max_in_flight} in flight; one by one: {SENDS * LATENCY:.0f} s)")  # fmt: skip
-        finally:
-            channel.close()
+        concurrent("twilio", channel, stub, [Outgoing(i, "sms", f"+1202555{i:04d}", body="Hi") for i in range(SENDS)])
         stub.configure(latency=1.0)
         channel = TwilioChannel(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, "+15005550006", base_url=url, timeout=0.2)
         try:
@@ -68,14 +72,8 @@ def sendgrid() -> None:
     with run_in_thread(SendGridStub) as (url, stub):
         stub.configure(latency=LATENCY)
         channel = SendGridChannel(TEST_API_KEY, "news@acme.test", base_url=url, concurrency=16)
-        try:
-            items = [Outgoing(i, "email", f"user{i}@example.com", body="Hi", subject="Hi") for i in range(SENDS)]
-            seconds, results = timed(lambda: channel.send_batch(items))
-            ok = sum(r.ok for r in results)
-            print(f"sendgrid: {SENDS} sends at {LATENCY} s, 16 in flight: {seconds:.2f} s ({ok} sent, "
-                  f"at most {stub.max_in_flight} in flight)")  # fmt: skip
-        finally:
-            channel.close()
+        items = [Outgoing(i, "email", f"user{i}@example.com", body="Hi", subject="Hi") for i in range(SENDS)]
+        concurrent("sendgrid", channel, stub, items)
 
 
 class FivePerSecond(Channel):
