@@ -99,7 +99,7 @@ def apply_reports(reports: Sequence[Report | ClickReport], *, provider: str, kin
     if not reports:
         return {}
     if len(reports) == 1 and _plain_status(reports[0]):
-        # The common case (a Twilio status callback naming our delivery): one UPDATE, no lookup.
+        # The common case (a status callback naming our delivery): one UPDATE, no lookup.
         report = reports[0]
         changed = state.apply_callbacks(report.status, [_row(report.delivery_id, report)], provider=provider)
         return {report.status: changed}

@@ -224,7 +224,7 @@ def _callback_sets(status: str, *, now: str, at: str, provider_id: str, code: st
     return ", ".join(sets)
 
 
-# apply_callbacks for one delivery (a Twilio status callback): the same rules, a plain UPDATE
+# apply_callbacks for one delivery (a status callback, the busiest write): the same rules, a plain UPDATE
 # by primary key, one statement per status with the status and its predecessors (our
 # constants) written in. Joining a one-row VALUES list cost ~0.3 ms more of the database.
 def _one_callback_sql(status: str) -> str:
