@@ -8,14 +8,18 @@ Retry-After); permanent ones fail with the provider's code and message.
 """
 
 import datetime as dt
+import logging
+import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from blasts.audience import plan_for
 from blasts.channels import Outgoing, Result, channel_for, sender_for
 from blasts.outgoing import Renderer
 from connext.db import retry_on_conflict
@@ -24,7 +28,65 @@ from logs import state
 from logs.models import Delivery, Kind, Message
 from logs.reports import Refusal, block_refused
 
+logger = logging.getLogger(__name__)
+
 MAX_RETRY_AFTER = 3600.0
+
+
+class Lease:
+    """A dispatcher's hold on the rows it claimed. While the dispatcher sends, a heartbeat thread
+    renews the lease every DELIVERY_LEASE_RENEW_SECONDS (`kept`), so a slow provider or a low
+    rate limit never outlives it, and a dead dispatcher's rows are free within
+    DELIVERY_LEASE_SECONDS. Renewing and recording hold `lock`: a result is recorded under the
+    lease value the rows carry. A row the dispatcher no longer holds is never sent."""
+
+    def __init__(self, ids: list[int], expires_at: dt.datetime):
+        self.expires_at = expires_at
+        self.held = set(ids)
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def holding(self, ids: list[int]) -> set[int]:
+        """Which of `ids` may be sent now: still held, under a lease not about to end (a
+        heartbeat that could not renew for most of the lease means the sweeper may soon settle
+        the rows: they are left to it rather than risk a second send)."""
+        margin = dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS / 3)
+        with self.lock:
+            if self.expires_at - timezone.now() < margin:
+                return set()
+            return self.held.intersection(ids)
+
+    def let_go(self, ids) -> None:
+        with self.lock:
+            self.held.difference_update(ids)
+
+    def renew(self) -> None:
+        with self.lock:
+            if self.held:
+                self.expires_at, self.held = state.renew_lease(
+                    sorted(self.held), self.expires_at, settings.DELIVERY_LEASE_SECONDS
+                )
+
+    @contextmanager
+    def kept(self):
+        """Renew the lease in the background for the duration of the block."""
+        thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.DELIVERY_LEASE_RENEW_SECONDS):
+                try:
+                    self.renew()
+                except Exception:  # the database is away: try again next beat; `holding` stops sends in time
+                    logger.warning("could not renew a dispatch lease", exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connection
 
 
 def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:
@@ -38,30 +100,46 @@ def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:
     if message is None:
         return "done"
     renderer = Renderer(message)
+    batch_size = _batch_size(message)
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
         if Message.objects.filter(pk=message_id).exclude(canceled_at=None).exists():
             # Canceled: a row queued again after the cancel (a retry that raced it) goes too.
             state.cancel(message_id)
             break
-        ids, lease = state.claim(message_id, settings.DISPATCH_BATCH_SIZE, settings.DELIVERY_LEASE_SECONDS)
+        ids, expires_at = state.claim(message_id, batch_size, settings.DELIVERY_LEASE_SECONDS)
         if not ids:
             break
         rows = list(
             Delivery.objects.filter(id__in=ids).values("id", "channel", "recipient", "subscriber_id", "attempts")
         )
-        send_rows(message, renderer, rows, lease)
+        lease = Lease(ids, expires_at)
+        with lease.kept():
+            send_rows(message, renderer, rows, lease)
     else:
         return "more"
     return "done"
+
+
+def _batch_size(message: Message) -> int:
+    """Rows to claim at a time: DISPATCH_BATCH_SIZE, or fewer when a provider's rate limit
+    would stretch a batch past half a lease (a second line of defence beside the heartbeat)."""
+    size = settings.DISPATCH_BATCH_SIZE
+    for kind in plan_for(message.types, has_media=bool(message.media), voice_fallback=message.voice_fallback).channels:
+        rate = channel_for(kind, message.organization).rate_per_second
+        if rate > 0:
+            size = min(size, max(1, int(rate * settings.DELIVERY_LEASE_SECONDS / 2)))
+    return size
 
 
 def next_retry_at(message_id: int) -> dt.datetime | None:
     return Delivery.objects.filter(message_id=message_id, status=state.QUEUED).aggregate(at=Min("not_before"))["at"]
 
 
-def send_rows(message: Message, renderer: Renderer, rows: list[dict], lease: dt.datetime) -> None:
-    """Render, send and record one leased batch."""
+def send_rows(message: Message, renderer: Renderer, rows: list[dict], lease: Lease) -> None:
+    """Render, send and record one leased batch, chunk by chunk as the provider's rate allows:
+    each chunk only with the rows still held, each recorded as soon as it is answered. Rows
+    left unsent (the lease could not be renewed in time) go back to the queue."""
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_kind[row["channel"]].append(row)
@@ -69,10 +147,16 @@ def send_rows(message: Message, renderer: Renderer, rows: list[dict], lease: dt.
         channel = channel_for(kind, message.organization)
         items = renderer.render(kind_rows, sender=sender_for(kind, message.organization))
         attempts = {row["id"]: row["attempts"] for row in kind_rows}
-        results = []
         for chunk in _rate_limited(channel, items):
-            results += channel.send_batch(chunk)
-        record_results(message, channel, results, lease, attempts)
+            held = lease.holding([item.delivery_id for item in chunk])
+            chunk = [item for item in chunk if item.delivery_id in held]
+            if chunk:
+                results = channel.send_batch(chunk)
+                with lease.lock:
+                    record_results(message, channel, results, lease.expires_at, attempts)
+                lease.let_go(held)
+    with lease.lock:  # what was claimed but not sent: queued again (or canceled), if still ours
+        state.requeue_unsent([(pk, lease.expires_at) for pk in sorted(lease.held)])
 
 
 def record_results(message: Message, channel, results: list[Result], lease, attempts: dict[int, int]) -> None:

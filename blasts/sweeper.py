@@ -54,7 +54,12 @@ def _sweep() -> dict:
     for message_id in unfanned:
         wakeups.wake(wakeups.FAN_OUT, message_id)
     settled = settle_expired_leases(budget_seconds=max(5.0, 0.8 * settings.SWEEP_INTERVAL))
-    stalled = state.messages_needing_dispatch(settings.SWEEP_STALE_SECONDS)
+    # A live dispatcher renewed its lease within two heartbeats; a lease older than that is a
+    # dead dispatcher's, and its message's queued rows need a new one now, not when it ends.
+    renewed_since = settings.DELIVERY_LEASE_SECONDS - 2 * settings.DELIVERY_LEASE_RENEW_SECONDS
+    stalled = state.messages_needing_dispatch(
+        settings.SWEEP_STALE_SECONDS, live_lease_after=timezone.now() + dt.timedelta(seconds=renewed_since)
+    )
     for message_id in set(stalled) | set(settled["messages"]):
         wakeups.wake(wakeups.DISPATCH, message_id)
     receipts = 0

@@ -150,11 +150,15 @@ DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)  # deliveries 
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=100)  # provider requests in flight per worker
 DISPATCH_TASKS = env.int("DISPATCH_TASKS", default=4)  # dispatchers started per message
 DISPATCH_TASK_SECONDS = env.float("DISPATCH_TASK_SECONDS", default=60.0)  # then a dispatcher re-enqueues itself
-DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=300.0)
+# A claimed batch is leased for DELIVERY_LEASE_SECONDS and the dispatcher renews the lease every
+# DELIVERY_LEASE_RENEW_SECONDS while it works: a dead dispatcher's rows are free again within the
+# lease, and a live one (a slow provider, a low rate limit) never loses its rows.
+DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=30.0)
+DELIVERY_LEASE_RENEW_SECONDS = env.float("DELIVERY_LEASE_RENEW_SECONDS", default=DELIVERY_LEASE_SECONDS / 6)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
-SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=60.0)
-SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=30.0)  # seconds between sweeps (beat)
+SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=20.0)
+SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=15.0)  # seconds between sweeps (beat)
 TWILIO_RATE_LIMIT = env.int("TWILIO_RATE_LIMIT", default=0)  # sends/s across workers; 0 = none
 SENDGRID_RATE_LIMIT = env.int("SENDGRID_RATE_LIMIT", default=0)
 CONSOLE_DELIVERY_DELAY = env.float("CONSOLE_DELIVERY_DELAY", default=2.0)

@@ -321,17 +321,42 @@ def requeue_unsent(rows: Sequence[tuple[int, dt.datetime]]) -> int:
     )
 
 
-def messages_needing_dispatch(stale_seconds: float) -> list[int]:
-    """Fanned-out messages with ready queued rows and no live lease: their task message was lost."""
+def messages_needing_dispatch(stale_seconds: float, *, live_lease_after: dt.datetime | None = None) -> list[int]:
+    """Fanned-out messages with ready queued rows and no live dispatcher: their task message
+    was lost, or their dispatchers died. A live dispatcher renews its lease every few seconds,
+    so its rows' leases end after `live_lease_after`; a dead one's leases only age. (Rows a
+    dead dispatcher held are settled by the sweeper once their lease ends; the message's
+    queued rows need not wait for that.)"""
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=stale_seconds)
     ready = Delivery.objects.filter(message_id=OuterRef("pk"), status=QUEUED).filter(
         Q(not_before=None) | Q(not_before__lte=cutoff)
     )
-    live = Delivery.objects.filter(message_id=OuterRef("pk"), status=SENDING, lease_expires_at__gte=now)
+    live = Delivery.objects.filter(
+        message_id=OuterRef("pk"), status=SENDING, lease_expires_at__gt=live_lease_after or now
+    )
     return list(
         Message.objects.filter(fanned_out_at__lte=cutoff, created_at__gte=now - dt.timedelta(days=7))
         .filter(Exists(ready))
         .exclude(Exists(live))
         .values_list("id", flat=True)[:1000]
     )
+
+
+def renew_lease(ids: Sequence[int], lease: dt.datetime, seconds: float) -> tuple[dt.datetime, set[int]]:
+    """A dispatcher's heartbeat: its rows still `sending` under `lease` get a new lease `seconds`
+    from now. Returns the new lease and the ids it still holds; a row not among them was taken
+    away (the lease ran out and the sweeper settled it) or moved on (a callback overtook our
+    own record): either way it is not this dispatcher's to send any more."""
+    if not ids:
+        return lease, set()
+    renewed = timezone.now() + dt.timedelta(seconds=seconds)
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE logs_delivery SET lease_expires_at = %s WHERE id IN ({placeholders}) "  # noqa: S608 (placeholders)
+            "AND status = 'sending' AND lease_expires_at = %s RETURNING id",
+            [_adapt(renewed), *ids, _adapt(lease)],
+        )
+        held = {row[0] for row in cursor.fetchall()}
+    return renewed, held
