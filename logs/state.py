@@ -335,8 +335,12 @@ def messages_needing_dispatch(stale_seconds: float, *, live_lease_after: dt.date
     live = Delivery.objects.filter(
         message_id=OuterRef("pk"), status=SENDING, lease_expires_at__gt=live_lease_after or now
     )
+    # Its dispatchers have started (a row left the queue): no wake-up of theirs can still be on
+    # its way, so a dead one is replaced at once, not SWEEP_STALE_SECONDS after the fan-out.
+    started = Delivery.objects.filter(message_id=OuterRef("pk"), status__in=[SENDING, SENT, DELIVERED, FAILED])
     return list(
-        Message.objects.filter(fanned_out_at__lte=cutoff, created_at__gte=now - dt.timedelta(days=7))
+        Message.objects.filter(fanned_out_at__isnull=False, created_at__gte=now - dt.timedelta(days=7))
+        .filter(Q(fanned_out_at__lte=cutoff) | Exists(started))
         .filter(Exists(ready))
         .exclude(Exists(live))
         .values_list("id", flat=True)[:1000]

@@ -136,17 +136,22 @@ def start_worker(monkeypatch, django_db_setup, tmp_path):
     monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
     processes: list[subprocess.Popen] = []
 
-    def start(**extra_env) -> Worker:
+    def start(*, beat: bool = False, **extra_env) -> Worker:
+        """A worker; with `beat`, celery beat instead, sending its periodic tasks to that queue."""
         # CELERY_QUEUE: the tasks the worker sends itself (fan-out -> dispatch) stay on its queue.
         env = {**os.environ, "CELERY_QUEUE": queue, **{k: str(v) for k, v in extra_env.items()}}
         if not SQLITE:
             env["DATABASE_URL"] = _test_database_url()
-        log = tmp_path / f"worker-{len(processes)}.log"
+        log = tmp_path / f"{'beat' if beat else 'worker'}-{len(processes)}.log"
         loglevel = os.environ.get("TEST_WORKER_LOGLEVEL", "WARNING")
+        if beat:
+            command = ["beat", "--schedule", str(tmp_path / "beat-schedule"), "--loglevel", loglevel]
+        else:
+            command = ["worker", "--pool", "solo", "--queues", queue, "--loglevel", loglevel,
+                       "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
         with open(log, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "connext", "worker", "--pool", "solo", "--queues", queue,
-                 "--loglevel", loglevel, "--without-heartbeat", "--without-gossip", "--without-mingle"],
+                [sys.executable, "-m", "celery", "-A", "connext", *command],
                 cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         processes.append(process)
