@@ -58,8 +58,7 @@ HEADER = "First Name,Last Name,Mobile,E-mail,Address,City,State,Zip\n"
 
 def make_csv(rows: int, seed: int = 20240501) -> bytes:
     """`rows` distinct, valid subscribers (checked with the same rules as the import)."""
-    from subscribers.addresses import InvalidAddress
-    from subscribers.imports import import_phone
+    from subscribers.addresses import InvalidAddress, normalize_phone
 
     rng = random.Random(seed)
     out = io.StringIO()
@@ -73,7 +72,7 @@ def make_csv(rows: int, seed: int = 20240501) -> bytes:
         if a + b + c in seen:
             continue
         try:
-            import_phone(a + b + c, "US")
+            normalize_phone(a + b + c, "US")
         except InvalidAddress:
             continue
         seen.add(a + b + c)
