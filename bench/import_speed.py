@@ -13,7 +13,7 @@ Each round, on a bench organization emptied beforehand:
   index of the keyword search included). What storing the rows costs at least.
 * import: the same bytes uploaded as multipart `file` through Django's test
   Client (the real URL routing, middleware, API-key auth, rate limit and view),
-  then the Celery task `subscribers.tasks.run_import` until the job is `done`.
+  then the Celery task `subscribers.run_import` until the job is `done`.
   By default the task runs in this process (Celery eager mode, fired by the
   view's transaction.on_commit, so the POST returns once the job is done); with
   --worker a real `celery -A connext worker` process runs it and the job is

@@ -213,7 +213,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # connext's follow it; subscribers' and blasts' still carry their default names.
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.purge_idempotency_records", "schedule": 3600.0},
-    "requeue-stalled-imports": {"task": "subscribers.tasks.requeue_stalled_imports", "schedule": 60.0},
+    "requeue-stalled-imports": {"task": "subscribers.requeue_stalled_imports", "schedule": 60.0},
     "sweep-deliveries": {"task": "blasts.sweep", "schedule": SWEEP_INTERVAL},
 }
 

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf, Upper
 from connext.models import Organization
 from groups.models import Group
 from subscribers.addresses import phone_digits
-from subscribers.models import BlocklistEntry, ImportJob, Subscriber
+from subscribers.models import BlocklistEntry, Subscriber
 
 # `sort` values of GET /subscribers; "recipient" is the phone, else the email.
 SORT_KEYS = {
@@ -143,7 +143,3 @@ def with_group_numbers(subscribers: list[Subscriber]) -> list[Subscriber]:
 
 def blocklist(org: Organization) -> QuerySet[BlocklistEntry]:
     return BlocklistEntry.objects.filter(organization=org)
-
-
-def import_job_get(org: Organization, job_id: int) -> ImportJob | None:
-    return ImportJob.objects.filter(organization=org, pk=job_id).first()

@@ -5,7 +5,7 @@ from celery import shared_task
 from subscribers import imports
 
 
-@shared_task(acks_late=True)
+@shared_task(name="subscribers.run_import", acks_late=True)
 def run_import(job_id: int) -> None:
     """Run import job `job_id` to its end, then POST it to its notifyUrl.
 
@@ -17,7 +17,7 @@ def run_import(job_id: int) -> None:
         imports.import_notify(job=job)
 
 
-@shared_task
+@shared_task(name="subscribers.requeue_stalled_imports")
 def requeue_stalled_imports() -> int:
     """Enqueue again every import job whose task message was lost (still queued after 5 minutes).
 

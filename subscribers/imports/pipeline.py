@@ -13,6 +13,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+from celery import signature
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -57,8 +58,6 @@ def import_create(
     notify_url: str = "",
 ) -> ImportJob:
     """Store a queued job (a URL job has no payload yet) and enqueue it after the commit."""
-    from subscribers.tasks import run_import  # the task module imports this one
-
     job = ImportJob.objects.create(
         organization=organization,
         created_by=created_by,
@@ -70,8 +69,12 @@ def import_create(
         notify_url=notify_url,
     )
     # A broker down at commit: the job stays queued and the sweeper enqueues it again.
-    transaction.on_commit(lambda: run_import.delay(job.pk), robust=True)
+    # By name: the task module imports this one (SubscribersConfig.ready registers the task).
+    transaction.on_commit(lambda: signature(RUN_IMPORT, args=[job.pk]).delay(), robust=True)
     return job
+
+
+RUN_IMPORT = "subscribers.run_import"
 
 
 class _Progress:
