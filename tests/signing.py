@@ -3,14 +3,21 @@
 Twilio signs the full URL it was given plus the sorted form parameters with the account's auth
 token (`RequestValidator`); SendGrid signs timestamp + raw body with an ECDSA P-256 key whose
 public half (base64 DER) is what `SENDGRID_WEBHOOK_PUBLIC_KEY` holds.
+
+`twilio_hooks(client)` is Twilio calling our hooks in a test: the settings that make the app
+expect its signature, and a `TwilioHooks` that posts signed as Twilio would.
 """
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.test import override_settings
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
@@ -28,6 +35,31 @@ def twilio_post(client, url: str, params: dict, token: str, *, signed_params: di
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return client.post(path, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+HOOKS_BASE_URL = "https://cnxt.example"  # PUBLIC_BASE_URL while Twilio calls our hooks in a test
+
+
+@dataclass
+class TwilioHooks:
+    """Twilio posting to our hooks at HOOKS_BASE_URL + path, signed with `token`."""
+
+    client: object
+    token: str
+
+    def post(self, path: str, params: dict, *, token: str | None = None):
+        """A signed form post (`token=` another account's token: a forgery)."""
+        return twilio_post(self.client, HOOKS_BASE_URL + path, params, token or self.token)
+
+    def signature(self, path: str, params: dict) -> str:
+        return twilio_signature(HOOKS_BASE_URL + path, params, self.token)
+
+
+@contextmanager
+def twilio_hooks(client, token: str = "hook-token") -> Iterator[TwilioHooks]:
+    """TwilioHooks on `client`, under the settings that make the app accept its posts."""
+    with override_settings(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=HOOKS_BASE_URL):
+        yield TwilioHooks(client, token)
 
 
 def new_sendgrid_key() -> ec.EllipticCurvePrivateKey:

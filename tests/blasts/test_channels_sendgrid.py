@@ -1,6 +1,5 @@
 """SendGridChannel through the real sendgrid SDK against the loopback SendGrid stub."""
 
-import socket
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -8,7 +7,7 @@ import pytest
 
 from blasts.channels.base import Outgoing, Result
 from blasts.channels.sendgrid.client import SendGridChannel
-from tests.stubs import run_in_thread
+from tests.stubs import run_in_thread, unused_url
 from tests.stubs.sendgrid_stub import TEST_API_KEY, SendGridStub
 
 FROM = "Acme News <news@acme.test>"
@@ -148,15 +147,8 @@ def test_a_wrong_api_key_is_a_permanent_401(make_channel, stub):
     assert "authorization grant is invalid" in result.error_message
 
 
-def test_a_refused_connection_is_transient():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    channel = SendGridChannel(TEST_API_KEY, FROM, base_url=f"http://127.0.0.1:{port}")
-    try:
-        [result] = channel.send_batch([email(1, "a@example.com")])
-    finally:
-        channel.close()
+def test_a_refused_connection_is_transient(make_channel):
+    [result] = make_channel(base_url=unused_url()).send_batch([email(1, "a@example.com")])
 
     assert (result.ok, result.transient, result.error_code) == (False, True, "connection_error")
 

@@ -1,7 +1,6 @@
 """TwilioChannel through the real twilio SDK (async API) against the loopback Twilio stub."""
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from blasts.channels.base import Outgoing, Result
 from blasts.channels.twilio.client import CALL_EVENTS, TwilioChannel, rebase_url
 from logs.reports import Refusal
 from tests.signing import twilio_signature
-from tests.stubs import run_in_thread
+from tests.stubs import run_in_thread, unused_url
 from tests.stubs.twilio_stub import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStub
 
 FROM = "+15005550006"
@@ -63,12 +62,6 @@ def channel(make_channel) -> TwilioChannel:
 
 def sms(delivery_id: int, to: str, body: str = "Hello from Acme", **kwargs) -> Outgoing:
     return Outgoing(delivery_id, "sms", to, body=body, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- success ------------------------------------------------------------------------------------
@@ -207,12 +200,8 @@ def test_wrong_credentials_are_a_permanent_failure(server, stub):
     assert stub.sends == []
 
 
-def test_a_refused_connection_is_transient():
-    channel = TwilioChannel(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FROM, base_url=f"http://127.0.0.1:{free_port()}")
-    try:
-        [result] = channel.send_batch([sms(1, "+12025550145")])
-    finally:
-        channel.close()
+def test_a_refused_connection_is_transient(make_channel):
+    [result] = make_channel(base_url=unused_url()).send_batch([sms(1, "+12025550145")])
 
     assert (result.ok, result.transient, result.error_code) == (False, True, "connection_error")
 

@@ -3,39 +3,29 @@
 import pytest
 from django.test import override_settings
 
-from blasts.channels import channel_for, reset_channels, route
+from blasts.channels import channel_for, route
 from blasts.models import ConsoleSend
 from logs.models import Delivery
-from tests.factories import GroupFactory, OrganizationFactory, UserFactory
+from tests.factories import GroupFactory, OrganizationFactory, SubscriberFactory, UserFactory
 from tests.stubs import run_in_thread
-from tests.stubs.twilio_stub import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStub
+from tests.stubs.channels import FROM_NUMBER, channels_to
+from tests.stubs.twilio_stub import TwilioStub
 
 pytestmark = pytest.mark.django_db
-
-PLATFORM_NUMBER = "+15005550006"
 
 
 @pytest.fixture
 def twilio():
     """Twilio set up for the platform (the stub behind the real SDK); email stays on the console."""
-    with run_in_thread(TwilioStub) as (url, stub):
-        twilio_settings = override_settings(
-            TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID, TWILIO_AUTH_TOKEN=TEST_AUTH_TOKEN,
-            TWILIO_FROM_NUMBER=PLATFORM_NUMBER, TWILIO_API_BASE_URL=url, PUBLIC_BASE_URL="https://cnxt.example",
-        )  # fmt: skip
-        with twilio_settings:
-            reset_channels()
-            try:
-                yield stub
-            finally:
-                reset_channels()
+    with run_in_thread(TwilioStub) as (url, stub), channels_to(twilio_url=url):
+        yield stub
 
 
 def organization_sending(client_for, phone: str, **org_fields):
     """An organization with one subscriber in group 1, and an API client of its admin."""
     org = OrganizationFactory(**org_fields)
     group = GroupFactory(organization=org, number=1)
-    org.subscribers.create(first="Ada", phone=phone, text=True).groups.add(group)
+    SubscriberFactory(organization=org, first="Ada", phone=phone, text=True, groups=[group])
     return org, client_for(UserFactory(organization=org))
 
 
@@ -55,7 +45,7 @@ def test_one_organization_on_its_own_route_another_on_the_platform_default(twili
     assert (mine.provider, mine.status) == ("console", "delivered")
     assert ConsoleSend.objects.get(delivery_id=mine.pk).body == "Hi Ada"
     assert (theirs.provider, theirs.status) == ("twilio", "sent")
-    assert [(s["to"], s["from"], s["body"]) for s in twilio.sends] == [("+12025550102", PLATFORM_NUMBER, "Hi Ada")]
+    assert [(s["to"], s["from"], s["body"]) for s in twilio.sends] == [("+12025550102", FROM_NUMBER, "Hi Ada")]
 
 
 def test_an_organization_sends_from_its_own_number(twilio, client_for, run_jobs):

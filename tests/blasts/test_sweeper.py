@@ -9,8 +9,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from blasts import sweeper
-from blasts.models import ConsoleSend
-from logs.models import Delivery, Message
+from logs.models import Delivery
+from tests.factories import ConsoleSendFactory, DeliveryFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # lookups run in threads, on their own connections
 
@@ -19,22 +19,11 @@ pytestmark = pytest.mark.django_db(transaction=True)  # lookups run in threads, 
 def dead_dispatch(org, settings):
     """120 SMS a dispatcher leased and died with: the first 70 reached the outbox, the rest not."""
     settings.TWILIO_ACCOUNT_SID = ""  # the console channel
-    message = Message.objects.create(organization=org, types=["sms"], message="Hi", fanned_out_at=timezone.now())
+    message = MessageFactory(organization=org)
     expired = timezone.now() - dt.timedelta(seconds=5)
-    rows = Delivery.objects.bulk_create(
-        Delivery(
-            message=message,
-            channel="sms",
-            recipient=f"+1202555{i:04d}",
-            status="sending",
-            attempts=1,
-            lease_expires_at=expired,
-        )
-        for i in range(120)
-    )
-    ConsoleSend.objects.bulk_create(
-        ConsoleSend(delivery=d, channel="sms", to=d.recipient, body="Hi") for d in rows[:70]
-    )
+    rows = DeliveryFactory.create_batch(120, message=message, status="sending", attempts=1, lease_expires_at=expired)
+    for delivery in rows[:70]:
+        ConsoleSendFactory(delivery=delivery)
     return message
 
 

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 
 from logs import state
-from logs.models import Delivery, Message
+from logs.models import Delivery
 from tests.conftest import SQLITE, contend_while_held
+from tests.factories import DeliveryFactory, MessageFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -18,10 +19,8 @@ pytestmark = [
 
 
 def test_cancel_waits_for_a_claim_in_progress_then_cancels_the_rest(org):
-    message = Message.objects.create(organization=org, types=["sms"], message="x", fanned_out_at=timezone.now())
-    Delivery.objects.bulk_create(
-        Delivery(message=message, channel="sms", recipient=f"+1202555{i:04d}") for i in range(20)
-    )
+    message = MessageFactory(organization=org)
+    DeliveryFactory.create_batch(20, message=message)
 
     def claim_five():  # a claim caught between its UPDATE and its commit
         ids = list(

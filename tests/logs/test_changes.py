@@ -6,18 +6,16 @@ from collections import Counter
 
 import pytest
 from django.db import transaction
-from django.test import override_settings
 from django.utils import timezone
 
 from connext import changes
 from logs import state
 from logs.models import Delivery
-from tests.signing import twilio_post
+from tests.factories import DeliveryFactory, LinkFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TOKEN = "changes-token"
-BASE = "https://cnxt.example"
+ADA = "+12025550101"
 
 
 class Heard:
@@ -66,23 +64,18 @@ def test_a_blast_announces_each_status_of_each_delivery_once(api, audience, run_
     assert (some.recipient, some.provider) == (Delivery.objects.get(pk=some.delivery_id).recipient, "console")
 
 
-def test_a_callback_repeated_or_overtaken_announces_nothing_more(org, app_client, heard):
-    with override_settings(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE):
-        d = Delivery.objects.create(
-            message=org.messages.create(types=["sms"], message="Hi"), channel="sms", recipient="+12025550101",
-            status="sending",
-        )  # fmt: skip
-        url = f"{BASE}/hooks/twilio/status?d={d.pk}"
-        for status in ("sent", "delivered", "delivered", "sent"):  # Twilio retried; a late "sent"
-            params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": status}
-            assert twilio_post(app_client, url, params, TOKEN).status_code == 204
+def test_a_callback_repeated_or_overtaken_announces_nothing_more(org, twilio, heard):
+    d = DeliveryFactory(message__organization=org, recipient=ADA, status="sending")
+    for status in ("sent", "delivered", "delivered", "sent"):  # Twilio retried; a late "sent"
+        params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": status}
+        assert twilio.post(f"/hooks/twilio/status?d={d.pk}", params).status_code == 204
     assert heard.statuses() == Counter({(d.pk, "sent"): 1, (d.pk, "delivered"): 1})
     delivered = next(c for c in heard.after_commit if c.status == "delivered")
     assert (delivered.provider, delivered.provider_id) == ("twilio", "SM" + "1" * 32)
 
 
 def test_a_change_that_rolls_back_is_heard_in_its_transaction_only(org, heard):
-    d = Delivery.objects.create(message=org.messages.create(types=["sms"]), channel="sms", recipient="+12025550101")
+    d = DeliveryFactory(message__organization=org, recipient=ADA)
     with pytest.raises(RuntimeError), transaction.atomic():
         assert state.cancel(d.message_id) == 1
         assert [c.status for c in heard.in_transaction] == ["canceled"] and heard.inside_atomic == [True]
@@ -95,33 +88,28 @@ def test_a_change_that_rolls_back_is_heard_in_its_transaction_only(org, heard):
     assert [(c.delivery_id, c.status) for c in heard.after_commit] == [(d.pk, "canceled")]
 
 
-def test_blocklist_changes_and_replies_are_announced(api, org, app_client, heard):
+def test_blocklist_changes_and_replies_are_announced(api, org, twilio, heard):
     assert api.post("/api/v1/blocklist", {"recipient": "+12025550199"}).status_code == 201
     assert api.delete("/api/v1/blocklist", {"recipient": "+12025550199"}).status_code == 204
-    d = Delivery.objects.create(
-        message=org.messages.create(types=["sms"]), channel="sms", recipient="+12025550101", status="sent",
-        sent_at=timezone.now(),
-    )  # fmt: skip
-    with override_settings(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE):
-        for body, sid in (("Running late", "SM1"), ("Running late", "SM1"), ("STOP", "SM2"), ("START", "SM3")):
-            params = {"MessageSid": sid, "From": "+12025550101", "To": "+15005550006", "Body": body}
-            assert twilio_post(app_client, f"{BASE}/hooks/twilio/inbound", params, TOKEN).status_code == 200
+    d = DeliveryFactory(message__organization=org, recipient=ADA, status="sent", sent_at=timezone.now())
+    for body, sid in (("Running late", "SM1"), ("Running late", "SM1"), ("STOP", "SM2"), ("START", "SM3")):
+        params = {"MessageSid": sid, "From": ADA, "To": "+15005550006", "Body": body}
+        assert twilio.post("/hooks/twilio/inbound", params).status_code == 200
 
     blocks = [(c.recipient, c.reason, c.blocked) for c in heard.after_commit if isinstance(c, changes.BlocklistChanged)]
     assert blocks == [
         ("+12025550199", "manual", True),
         ("+12025550199", "manual", False),
-        ("+12025550101", "stop", True),
-        ("+12025550101", "stop", False),
+        (ADA, "stop", True),
+        (ADA, "stop", False),
     ]
     replies = [(c.delivery_id, c.body) for c in heard.after_commit if isinstance(c, changes.ReplyReceived)]
     assert replies == [(d.pk, "Running late")]  # Twilio's retry of SM1 is not a second reply
 
 
 def test_a_short_link_click_is_announced(org, client, heard):
-    d = Delivery.objects.create(message=org.messages.create(types=["sms"]), channel="sms", recipient="+12025550101")
-    link = d.links.create(code="abcdEFGH", url="https://acme.example/menu")
+    link = LinkFactory(delivery__message__organization=org, url="https://acme.example/menu")
     assert client.get(f"/l/{link.code}").status_code == 302
     assert client.head(f"/l/{link.code}").status_code == 302  # a HEAD is no click
     clicks = [(c.delivery_id, c.url) for c in heard.after_commit if isinstance(c, changes.DeliveryClicked)]
-    assert clicks == [(d.pk, "https://acme.example/menu")]
+    assert clicks == [(link.delivery_id, "https://acme.example/menu")]

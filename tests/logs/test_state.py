@@ -7,21 +7,19 @@ from django.utils import timezone
 
 from logs import state
 from logs.models import Delivery, Message
+from tests.factories import DeliveryFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def message(org):
-    return Message.objects.create(organization=org, types=["sms"], message="x", fanned_out_at=timezone.now())
+    return MessageFactory(organization=org)
 
 
-def make(message, n=3, **kwargs):
-    start = Delivery.objects.count()
-    return [
-        Delivery.objects.create(message=message, channel="sms", recipient=f"+1202555{i:04d}", **kwargs).pk
-        for i in range(start, start + n)
-    ]
+def make(message, n=3, **fields) -> list[int]:
+    """The ids of `n` new texts of `message` (queued unless `fields` say otherwise), oldest first."""
+    return [d.pk for d in DeliveryFactory.create_batch(n, message=message, **fields)]
 
 
 def status_of(pk):

@@ -6,6 +6,6 @@ serves one in its own process for a benchmark. Each records every accepted send
 and can be told to answer slowly or with errors (see `server.Stub`).
 """
 
-from tests.stubs.server import Fault, Rule, Stub, run_in_thread
+from tests.stubs.server import Fault, Rule, Stub, run_in_thread, unused_url
 
-__all__ = ["Fault", "Rule", "Stub", "run_in_thread"]
+__all__ = ["Fault", "Rule", "Stub", "run_in_thread", "unused_url"]

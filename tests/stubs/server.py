@@ -4,6 +4,7 @@ routes (`/_stub/...`) and the two ways to run one (a background thread, a CLI pr
 import argparse
 import asyncio
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -182,6 +183,13 @@ class Stub:
 
     async def _get_config(self, request: web.Request) -> web.Response:
         return web.json_response(self.public_config())
+
+
+def unused_url(host: str = "127.0.0.1") -> str:
+    """A base URL where nothing listens (a port just given back): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return f"http://{host}:{sock.getsockname()[1]}"
 
 
 @contextlib.contextmanager

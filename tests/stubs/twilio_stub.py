@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
-from twilio.request_validator import RequestValidator
 
+from tests.signing import twilio_signature
 from tests.stubs.server import Stub, main
 
 TEST_ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -295,7 +295,7 @@ class TwilioStub(Stub):
         task.add_done_callback(self._tasks.discard)
 
     async def _post_signed(self, app, url: str, params: dict) -> str | None:
-        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        signature = twilio_signature(url, params, self.auth_token)
         try:
             async with self._http.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp:
                 text = await resp.text()
