@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import time
 import uuid
 
 import pytest
@@ -171,6 +172,22 @@ def test_bad_or_missing_signature_is_403_and_changes_nothing(client, org):
         assert client.post(PATH, body, content_type="application/json", **other_time).status_code == 403
         garbage = {**headers, "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE": "not base64!"}
         assert client.post(PATH, body, content_type="application/json", **garbage).status_code == 403
+
+
+@pytest.mark.parametrize(("minutes", "status"), [(-11, 403), (-9, 204), (9, 204), (11, 403)])
+def test_a_signature_more_than_ten_minutes_from_now_is_refused(client, org, minutes, status):
+    """A captured batch, validly signed, cannot be replayed later (nor one stamped in the future)."""
+    d = email(org)
+    stamp = str(int(time.time()) + minutes * 60)
+    events = [event(d, "click", url="https://acme.example/menu"), event(d, "spamreport")]
+    if status == 403:
+        with nothing_written(Delivery, Click, BlocklistEntry):
+            response = post(client, events, timestamp=stamp)
+        assert response.json()["message"]
+    else:
+        response = post(client, events, timestamp=stamp)
+        assert Click.objects.filter(delivery=d).count() == 1
+    assert response.status_code == status
 
 
 def test_no_public_key_configured_refuses_everything(client, org):

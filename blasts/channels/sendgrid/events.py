@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import ipaddress
 import logging
+import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 Status = Delivery.Status
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+MAX_AGE = dt.timedelta(minutes=10)  # how far a signed timestamp may be from our clock, either way
 
 
 @functools.lru_cache(maxsize=4)
@@ -32,10 +34,12 @@ def _verifier(public_key: str) -> EventWebhook:
 
 def signature_is_valid(body: bytes, signature: str, timestamp: str) -> bool:
     """ECDSA (P-256, SHA-256) over timestamp + raw body, checked with the SDK's EventWebhook and
-    the public key of SENDGRID_WEBHOOK_PUBLIC_KEY. No key configured: nothing can be verified,
-    so nothing is accepted."""
+    the public key of SENDGRID_WEBHOOK_PUBLIC_KEY, and a timestamp within MAX_AGE of now either
+    way: a captured batch cannot be replayed later (clicks without an event id would count
+    again, removed bounces come back). No key configured: nothing can be verified, so nothing is
+    accepted."""
     key = settings.SENDGRID_WEBHOOK_PUBLIC_KEY
-    if not key or not signature or not timestamp:
+    if not key or not signature or not timestamp or not _fresh(timestamp):
         return False
     try:
         return _verifier(key).verify_signature(body.decode("utf-8"), signature, timestamp)
@@ -44,6 +48,14 @@ def signature_is_valid(body: bytes, signature: str, timestamp: str) -> bool:
     except Exception:  # a key that does not load is a configuration error, not a forgery
         logger.exception("SENDGRID_WEBHOOK_PUBLIC_KEY cannot verify signatures")
         return False
+
+
+def _fresh(timestamp: str) -> bool:
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    return abs(time.time() - sent) <= MAX_AGE.total_seconds()
 
 
 def reports(events: list) -> list[Report | ClickReport]:
