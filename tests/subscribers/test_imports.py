@@ -205,7 +205,11 @@ def test_url_larger_than_the_limit_fails_the_job(api, http_server, private_urls,
     assert "larger than the 100 bytes allowed" in job["failure"]
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0",
+     "[2002:a9fe:a9fe::1]", "[::ffff:a9fe:a9fe]", "[64:ff9b::a00:1]", "[fec0::1]"],  # IPv4 inside IPv6; site-local
+)  # fmt: skip
 def test_private_urls_are_refused_without_allow_private_urls(api, settings, host, run_jobs):
     settings.ALLOW_PRIVATE_URLS = False
     response = run_jobs(api.post, IMPORTS, {"url": f"http://{host}:8080/list.csv"})
