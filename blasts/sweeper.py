@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import os
 import time
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -16,9 +17,10 @@ from django.utils import timezone
 
 from blasts import wakeups
 from blasts.channels import Outgoing, channel_for, console, route, sender_for
+from blasts.outgoing import Renderer
 from connext.models import Organization
 from logs import state
-from logs.models import Kind, Message
+from logs.models import Delivery, Kind, Message
 
 logger = logging.getLogger(__name__)
 
@@ -77,52 +79,100 @@ def settle_expired_leases(*, budget_seconds: float = 60.0) -> dict:
     sent -> record it; not sent -> queue it again; provider can't tell -> fail it (never
     risk a second send).
 
+    The provider lists the sends to the address, from the organization's sender, with the
+    delivery's text, since shortly before its lease: one that no other delivery has recorded
+    is this one; none means it never went out; more than one (or one that two deliveries could
+    be) cannot be told apart, and the delivery fails with a clear error rather than be sent
+    twice or be marked sent by another's text.
+
     Lookups run LOOKUP_CONCURRENCY at a time and are recorded LOOKUP_CHUNK at a time, so a
     sweep that runs out of `budget_seconds` keeps what it learned and the next one goes on."""
     deadline = time.monotonic() + budget_seconds
     rows = state.expired_leases()
     organizations = Organization.objects.in_bulk({row["message__organization_id"] for row in rows})
+    texts = _texts(rows)
     unknown, asked = [], []
     for row in rows:
         organization = organizations.get(row["message__organization_id"])
         channel = channel_for(row["channel"], organization)
         if channel.can_lookup:
-            asked.append((row, channel, sender_for(row["channel"], organization)))
+            sender = sender_for(row["channel"], organization)
+            item = Outgoing(row["id"], row["channel"], row["recipient"], texts.get(row["id"], ""), sender=sender)
+            asked.append((row, channel, item))
         else:
             unknown.append((row["id"], "lease-expired", "The worker stopped while sending; not retried."))
     state.record_failed(unknown, provider="", lease=None)
-    recovered = requeued = 0
+    recovered = requeued = failed = 0
     messages = set()
     with ThreadPoolExecutor(max_workers=LOOKUP_CONCURRENCY, thread_name_prefix="lease-lookup") as pool:
         for start in range(0, len(asked), LOOKUP_CHUNK):
             if time.monotonic() > deadline:
                 break  # the next sweep finds the rest: still expired leases
             chunk = asked[start : start + LOOKUP_CHUNK]
-            found, requeue = [], []
-            for (row, channel, _), provider_id in zip(chunk, pool.map(_provider_id_of, chunk), strict=True):
-                if provider_id is _UNANSWERED:
-                    continue
-                if provider_id:
-                    found.append((row, channel.name, provider_id))
-                else:
-                    requeue.append((row["id"], row["lease_expires_at"]))
-                    messages.add(row["message_id"])
+            found, requeue, ambiguous = _decide(chunk, list(pool.map(_candidates, chunk)))
             with transaction.atomic():
                 for row, provider, provider_id in found:
                     state.record_sent([(row["id"], provider_id)], provider=provider, lease=row["lease_expires_at"])
-                state.requeue_unsent(requeue)
-            recovered, requeued = recovered + len(found), requeued + len(requeue)
-    return {"recovered": recovered, "requeued": requeued, "failed": len(unknown), "messages": messages}
+                state.requeue_unsent([(row["id"], row["lease_expires_at"]) for row in requeue])
+                for row, provider, error in ambiguous:
+                    state.record_failed([(row["id"], "lease-expired", error)], provider=provider,
+                                        lease=row["lease_expires_at"])  # fmt: skip
+            messages.update(row["message_id"] for row in requeue)
+            recovered, requeued, failed = recovered + len(found), requeued + len(requeue), failed + len(ambiguous)
+    return {"recovered": recovered, "requeued": requeued, "failed": len(unknown) + failed, "messages": messages}
+
+
+def _decide(chunk: list, answers: list) -> tuple[list, list, list]:
+    """Each asked delivery's fate from the provider's candidates: (found, requeue, ambiguous)."""
+    listed = {sid for answer in answers if answer is not _UNANSWERED for sid in answer}
+    known = set(Delivery.objects.filter(provider_id__in=listed).values_list("provider_id", flat=True))
+    fresh = {}
+    for (row, _, _), answer in zip(chunk, answers, strict=True):
+        if answer is not _UNANSWERED:
+            fresh[row["id"]] = [sid for sid in answer if sid not in known]
+    # A send two of these deliveries could each be (the same text to the same address) is neither's.
+    claimed = Counter(sids[0] for sids in fresh.values() if len(sids) == 1)
+    found, requeue, ambiguous = [], [], []
+    for row, channel, _ in chunk:
+        sids = fresh.get(row["id"])
+        if sids is None:
+            continue  # unanswered: asked again next sweep
+        if not sids:
+            requeue.append(row)
+        elif len(sids) == 1 and claimed[sids[0]] == 1:
+            found.append((row, channel.name, sids[0]))
+        else:
+            error = (
+                f"The worker stopped while sending, and {channel.name} shows {len(sids)} send(s) to this address "
+                "that could be this one or another's; not sent again."
+            )
+            ambiguous.append((row, channel.name, error))
+    return found, requeue, ambiguous
+
+
+def _texts(rows: list[dict]) -> dict[int, str]:
+    """The text each delivery was sent with (rendered again: merge fields, its stored short
+    links), to tell its send from others to the same address."""
+    by_message = defaultdict(list)
+    for row in rows:
+        by_message[row["message_id"]].append(row)
+    texts = {}
+    for message in Message.objects.filter(pk__in=by_message).select_related("user"):
+        try:
+            for item in Renderer(message).render(by_message[message.pk]):
+                texts[item.delivery_id] = item.body
+        except Exception:  # a text we cannot render again: matched on address and sender alone
+            logger.warning("cannot render message %s again for a lease lookup", message.pk, exc_info=True)
+    return texts
 
 
 _UNANSWERED = object()
 
 
-def _provider_id_of(asked):
-    """The provider's id of a send a dead dispatcher made, None if the provider never got it,
-    _UNANSWERED if it could not say now (asked again next sweep). Runs in a lookup thread."""
-    row, channel, sender = asked
-    item = Outgoing(delivery_id=row["id"], kind=row["channel"], to=row["recipient"], sender=sender)
+def _candidates(asked) -> list[str] | object:
+    """The provider's candidates for a send a dead dispatcher made, or _UNANSWERED if it could
+    not say now (asked again next sweep). Runs in a lookup thread."""
+    row, channel, item = asked
     since = row["lease_expires_at"] - dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 60)
     try:
         return channel.lookup(item, since)

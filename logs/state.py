@@ -302,6 +302,7 @@ def expired_leases(limit: int = 1000) -> list[dict]:
             "message__organization_id",
             "channel",
             "recipient",
+            "subscriber_id",
             "provider",
             "lease_expires_at",
             "attempts",

@@ -72,12 +72,15 @@ class Channel:
     def send_batch(self, items: Sequence[Outgoing]) -> list[Result]:
         raise NotImplementedError
 
-    # Whether `lookup` can tell if a send went out (see logs.state.settle_expired_leases).
+    # Whether `lookup` can tell if a send went out (see blasts.sweeper.settle_expired_leases).
     can_lookup: bool = False
 
-    def lookup(self, item: Outgoing, since) -> str | None:
-        """After a worker died mid-send: the provider id of a send of `item` accepted since
-        `since` (a datetime), or None if the provider has none. Only called when `can_lookup`."""
+    def lookup(self, item: Outgoing, since) -> list[str]:
+        """After a worker died mid-send: the provider ids of the sends the provider took since
+        `since` (a datetime) that may be `item` (to its address, from its sender, the same
+        text), newest first; [] when the provider has none. The sweeper decides: one it does not
+        know of on another delivery is this one; none, it was never sent; several, it cannot
+        tell. Only called when `can_lookup`."""
         raise NotImplementedError
 
     def after_sent(self, delivery_ids: list[int]) -> None:

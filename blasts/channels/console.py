@@ -42,9 +42,10 @@ class ConsoleChannel(Channel):
             logger.info("%s to %s: %s", row.channel, row.to, f"[{row.subject}] {row.body}" if row.subject else row.body)
         return [Result.sent(row.delivery_id, f"console-{row.pk}") for row in rows]
 
-    def lookup(self, item: Outgoing, since) -> str | None:
-        row = ConsoleSend.objects.filter(delivery_id=item.delivery_id, created_at__gte=since).order_by("-id").first()
-        return f"console-{row.pk}" if row else None
+    def lookup(self, item: Outgoing, since) -> list[str]:
+        """The outbox knows each send's delivery: an exact answer."""
+        rows = ConsoleSend.objects.filter(delivery_id=item.delivery_id, created_at__gte=since).order_by("-id")
+        return [f"console-{pk}" for pk in rows.values_list("pk", flat=True)[:1]]
 
     def after_sent(self, delivery_ids: list[int]) -> None:
         """Simulate the provider's `delivered` callback shortly after."""

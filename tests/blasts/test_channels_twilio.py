@@ -225,15 +225,25 @@ def test_a_kind_twilio_does_not_send_fails_permanently(channel, stub):
 # -- lookup -------------------------------------------------------------------------------------
 
 
-def test_lookup_finds_the_newest_message_to_the_recipient_since_a_moment(channel, stub):
+def test_lookup_lists_the_sends_to_the_recipient_with_that_text_since_a_moment_newest_first(channel, stub):
     assert channel.can_lookup
     before = datetime.now(UTC) - timedelta(seconds=1)
     older, newer = (channel.send_batch([sms(i, "+12025550151")])[0].provider_id for i in (1, 2))
-    channel.send_batch([sms(3, "+12025550152")])
+    channel.send_batch([sms(3, "+12025550152"), sms(4, "+12025550151", body="Another text")])
 
-    assert channel.lookup(sms(9, "+12025550151"), before) == newer != older
-    assert channel.lookup(sms(9, "+12025550153"), before) is None  # never sent to
-    assert channel.lookup(sms(9, "+12025550151"), datetime.now(UTC) + timedelta(minutes=5)) is None
+    assert channel.lookup(sms(9, "+12025550151"), before) == [newer, older]
+    assert channel.lookup(sms(9, "+12025550153"), before) == []  # never sent to
+    assert channel.lookup(sms(9, "+12025550151"), datetime.now(UTC) + timedelta(minutes=5)) == []
+    assert channel.lookup(sms(9, "+12025550151", sender="+12025559999"), before) == []  # another sender's
+
+
+def test_lookup_finds_a_message_twilio_still_holds_in_its_queue(channel, stub):
+    """Twilio fills DateSent only when a message leaves its queue: a lookup by DateSent missed it,
+    and the message went out twice."""
+    stub.configure(hold_queued=True)
+    sid = channel.send_batch([sms(1, "+12025550156")])[0].provider_id
+    assert [s["date_sent"] for s in stub.sends] == [None]
+    assert channel.lookup(sms(9, "+12025550156"), datetime.now(UTC) - timedelta(seconds=1)) == [sid]
 
 
 def test_lookup_takes_an_aware_datetime_in_any_zone(channel, stub):
@@ -241,8 +251,8 @@ def test_lookup_takes_an_aware_datetime_in_any_zone(channel, stub):
     an_hour_ago_in_new_york = (datetime.now(UTC) - timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
     in_ten_minutes_in_tokyo = (datetime.now(UTC) + timedelta(minutes=10)).astimezone(timezone(timedelta(hours=9)))
 
-    assert channel.lookup(sms(9, "+12025550154"), an_hour_ago_in_new_york) == sid
-    assert channel.lookup(sms(9, "+12025550154"), in_ten_minutes_in_tokyo) is None
+    assert channel.lookup(sms(9, "+12025550154"), an_hour_ago_in_new_york) == [sid]
+    assert channel.lookup(sms(9, "+12025550154"), in_ten_minutes_in_tokyo) == []
 
 
 def test_lookup_of_a_voice_item_lists_calls(channel, stub):
@@ -252,7 +262,7 @@ def test_lookup_of_a_voice_item_lists_calls(channel, stub):
     call_sid = channel.send_batch([call])[0].provider_id
 
     assert call_sid.startswith("CA")
-    assert channel.lookup(call, before) == call_sid
+    assert channel.lookup(call, before) == [call_sid]
 
 
 # -- the base URL override ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The sweeper after a dispatcher died: leases it held are settled by asking the provider
-(here the console channel's outbox), in chunks that are kept as they are learned; one sweep
-runs at a time."""
+(the console channel's outbox; Twilio's message list), in chunks that are kept as they are
+learned; one sweep runs at a time."""
 
 import datetime as dt
 
@@ -9,8 +9,12 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from blasts import sweeper
+from blasts.channels import Outgoing, channel_for
 from logs.models import Delivery
 from tests.factories import ConsoleSendFactory, DeliveryFactory, MessageFactory
+from tests.stubs import run_in_thread
+from tests.stubs.channels import channels_to
+from tests.stubs.twilio_stub import TwilioStub
 
 pytestmark = pytest.mark.django_db(transaction=True)  # lookups run in threads, on their own connections
 
@@ -52,3 +56,66 @@ def test_one_sweep_at_a_time(dead_dispatch):
         assert statuses(dead_dispatch) == {"sending": 120}
     finally:
         cache.delete(sweeper.sweep_lock())
+
+
+# -- Twilio: a send is told from others by address, sender and text, and not by when it left ----
+
+
+@pytest.fixture
+def twilio():
+    with run_in_thread(TwilioStub) as (url, stub), channels_to(twilio_url=url):
+        yield stub
+
+
+def dead_text(org, phone: str, text: str = "Hi") -> Delivery:
+    """A text a dispatcher leased and died with, before it recorded anything."""
+    expired = timezone.now() - dt.timedelta(seconds=5)
+    return DeliveryFactory(message=MessageFactory(organization=org, message=text), recipient=phone,
+                           status="sending", attempts=1, lease_expires_at=expired)  # fmt: skip
+
+
+def send_at_twilio(phone: str, text: str = "Hi") -> str:
+    """A text Twilio took from the platform's number (for whichever organization)."""
+    [result] = channel_for("sms").send_batch([Outgoing(0, "sms", phone, text)])
+    assert result.ok
+    return result.provider_id
+
+
+def test_another_organizations_recorded_text_to_the_number_is_not_ours(org, other_org, twilio):
+    theirs = DeliveryFactory(message=MessageFactory(organization=other_org), recipient="+12025550161",
+                             status="sent", provider="twilio", provider_id=send_at_twilio("+12025550161"))  # fmt: skip
+    send_at_twilio("+12025550161", "Their other text")
+    ours = dead_text(org, "+12025550161")
+
+    settled = sweeper.settle_expired_leases(budget_seconds=60)
+
+    assert (settled["recovered"], settled["requeued"]) == (0, 1)
+    ours.refresh_from_db()
+    assert (ours.status, ours.provider_id) == ("queued", "")  # sent again, not lost to their text
+    assert Delivery.objects.get(pk=theirs.pk).provider_id.startswith("SM")
+
+
+def test_a_text_twilio_still_holds_in_its_queue_was_sent(org, twilio):
+    twilio.configure(hold_queued=True)
+    sid = send_at_twilio("+12025550162")
+    ours = dead_text(org, "+12025550162")
+
+    assert sweeper.settle_expired_leases(budget_seconds=60)["recovered"] == 1
+    ours.refresh_from_db()
+    assert (ours.status, ours.provider_id) == ("sent", sid)  # not sent a second time
+
+
+def test_sends_that_cannot_be_told_apart_fail_rather_than_go_twice(org, other_org, twilio):
+    send_at_twilio("+12025550163")
+    send_at_twilio("+12025550163")  # the same text twice, neither recorded: ours and someone's
+    ours = dead_text(org, "+12025550163")
+    twins = [dead_text(other_org, "+12025550164"), dead_text(other_org, "+12025550164")]
+    send_at_twilio("+12025550164")  # one send two dead deliveries could each be
+
+    settled = sweeper.settle_expired_leases(budget_seconds=60)
+
+    assert (settled["recovered"], settled["requeued"], settled["failed"]) == (0, 0, 3)
+    for delivery in (ours, *twins):
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.error_code) == ("failed", "lease-expired")
+        assert "could be this one or another's" in delivery.error_message

@@ -66,6 +66,9 @@ class TwilioStub(Stub):
     account_sid: str = TEST_ACCOUNT_SID
     auth_token: str = TEST_AUTH_TOKEN
     callbacks: bool = False
+    # Hold messages in Twilio's queue: accepted (status queued) but not handed to the carrier, so
+    # they have no DateSent yet, as under a busy sender's queue.
+    hold_queued: bool = False
     callback_delay: float = 0.02  # seconds between the acceptance and each status callback
     callbacks_log: list = field(default_factory=list)  # (url, params, status of our answer)
 
@@ -163,12 +166,13 @@ class TwilioStub(Stub):
                 "body": body,
                 "media": media,
                 "status_callback": form.get("StatusCallback", ""),
-                "status": "sent",  # the stub hands it to the "carrier" at once
+                # Handed to the "carrier" at once, unless told to hold it in the queue.
+                "status": "queued" if self.hold_queued else "sent",
                 "date_created": now.isoformat(),
-                "date_sent": now.isoformat(),
+                "date_sent": None if self.hold_queued else now.isoformat(),
                 "num_segments": int(message["num_segments"]),
                 "params": _form_dict(form),
-                "resource": {**message, "status": "sent", "date_sent": _rfc2822(now)},
+                "resource": message if self.hold_queued else {**message, "status": "sent", "date_sent": _rfc2822(now)},
             }
         )
         if self.callbacks and form.get("StatusCallback"):

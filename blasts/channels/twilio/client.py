@@ -34,6 +34,7 @@ CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # Twilio stamps its records to the second with its own clock: a lookup accepts records this
 # much older than `since`.
 LOOKUP_SKEW = timedelta(seconds=5)
+LOOKUP_LIMIT = 50  # messages to one number from one sender listed per lookup (a lease's window)
 
 # The headers of the last error response seen by the current task: TwilioRestException keeps
 # the status and body but drops the headers, and Retry-After lives there. Each send of a batch
@@ -233,25 +234,21 @@ class TwilioChannel(Channel):
 
     # -- after a crash -------------------------------------------------------------------------
 
-    def lookup(self, item: Outgoing, since: datetime) -> str | None:
-        """The sid of the newest message (call, for voice) from our number to `item.to` sent
-        (started) after `since`, or None. Twilio fills DateSent only once a message leaves its
-        queue, so a message still queued at Twilio is not found."""
-        # The SDK formats the datetime as given with a "Z": make it UTC first.
+    def lookup(self, item: Outgoing, since: datetime) -> list[str]:
+        """The sids of messages (calls, for voice) from our sender to `item.to` created since
+        `since`, newest first; for a message, only those whose text is `item.body` (a trial
+        account's prefix allowed). Listed by recipient and sender, not by DateSent: Twilio fills
+        DateSent only once a message leaves its queue, and a message it still holds was sent."""
         since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+        oldest = since - LOOKUP_SKEW
         client = self._lookup_client()
         sender = item.sender or self.from_number
         if item.kind == Kind.VOICE:
-            rows = client.calls.list(to=item.to, from_=sender, start_time_after=since, limit=20)
+            rows = client.calls.list(to=item.to, from_=sender, limit=LOOKUP_LIMIT)  # newest first
         else:
-            rows = client.messages.list(to=item.to, from_=sender, date_sent_after=since, limit=20)
-        # Twilio may filter by day only: keep what was created since `since`.
-        oldest = since - LOOKUP_SKEW
-        rows = [r for r in rows if not isinstance(r.date_created, datetime) or r.date_created >= oldest]
-        newest = max(
-            rows, key=lambda r: r.date_created if isinstance(r.date_created, datetime) else since, default=None
-        )
-        return newest.sid if newest else None
+            rows = client.messages.list(to=item.to, from_=sender, limit=LOOKUP_LIMIT)  # newest first
+            rows = [r for r in rows if (r.body or "").endswith(item.body)]
+        return [r.sid for r in rows if not isinstance(r.date_created, datetime) or r.date_created >= oldest]
 
     def _lookup_client(self) -> Client:
         """This thread's synchronous client (the SDK's requests-based one), made on first use."""
