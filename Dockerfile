@@ -25,8 +25,9 @@ COPY --chown=connext:connext . .
 USER connext
 
 # Static files are baked into the image and served by whitenoise (STATIC_ROOT,
-# default /app/var/static). No database or broker is needed for this step.
-RUN python manage.py collectstatic --noinput
+# default /app/var/static). No database, broker or secret is needed for this step
+# (the running containers get SECRET_KEY from docker-compose).
+RUN ALLOW_DEVELOPMENT_SECRET_KEY=true python manage.py collectstatic --noinput
 
 EXPOSE 8000
 

@@ -24,6 +24,11 @@ class APIKeyAdmin(OrgScopedAdmin):
         # A key's owner and scope are fixed at creation: make a new key instead.
         return [*self.readonly_fields, "user", "scope"] if obj else self.readonly_fields
 
+    def get_queryset(self, request):
+        # A superuser's keys are the superuser's: an organization's admin neither sees nor changes them.
+        keys = super().get_queryset(request)
+        return keys if request.user.is_superuser else keys.filter(user__is_superuser=False)
+
     @admin.display(description="Key (hash prefix)")
     def prefix(self, obj):
         return obj.prefix

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connext.settings")
+os.environ.setdefault("ALLOW_DEVELOPMENT_SECRET_KEY", "true")  # the development SECRET_KEY, DEBUG off
 os.environ["RATELIMIT_STORAGE_URL"] = "memory://"
 
 import django  # noqa: E402

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connext.settings")
+os.environ.setdefault("ALLOW_DEVELOPMENT_SECRET_KEY", "true")  # the development SECRET_KEY, DEBUG off
 
 import django  # noqa: E402
 

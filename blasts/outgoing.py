@@ -88,7 +88,8 @@ class Renderer:
     def _outgoing(self, row: dict, kind: str, body: str, fields: dict, sender: str) -> Outgoing:
         to = row["recipient"]
         if kind == Kind.EMAIL:
-            subject = self.subject.render(fields)
+            # Every channel takes the subject from here: one header line, whatever the merge fields hold.
+            subject = rendering.one_line(self.subject.render(fields))
             unsubscribe = unsubscribe_url(self.message.organization_id, to)
             return Outgoing(row["id"], kind, to, body, subject=subject, unsubscribe_url=unsubscribe, sender=sender)
         media = self.audio_urls if kind == Kind.VOICE else self.media_urls if kind == Kind.MMS else ()

@@ -86,6 +86,17 @@ def render(text: str, values: Mapping[str, str | None]) -> str:
     return compile_template(text).render(values)
 
 
+# C0 controls (CR, LF, tab...), DEL, C1 controls (NEL...), Unicode's line and paragraph separators.
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """`text` as one header line: each run of control characters (CR, LF and the others) is
+    one space. For a rendered subject: a merge field's value (a first name of "Ann", CR, LF,
+    "Bcc: x@evil") must never end the line and start a header of its own."""
+    return _CONTROL_RUN.sub(" ", text)
+
+
 def unknown_fields(text: str) -> list[str]:
     """Placeholder-shaped names that are not merge fields, as written, first occurrence first.
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core import signing
 
 from connext.models import Organization
+from subscribers.addresses import InvalidAddress, normalize_email
 from subscribers.models import BlocklistEntry
 from subscribers.services import blocklist_add
 
@@ -20,14 +21,21 @@ def unsubscribe_url(organization_id: int, email: str) -> str:
 
 
 def unsubscribe_target(token: str):
-    """(organization, email) of a signed unsubscribe token; None when forged or the
-    organization is gone."""
+    """(organization, email) of a signed unsubscribe token; None when forged, when what it
+    names is not an email address (these links only ever stop email: a token signed over a
+    phone number, or anything else, blocks nothing), or when the organization is gone."""
     try:
         data = signing.loads(token, salt=SALT)
     except signing.BadSignature:
         return None
+    if not isinstance(data, dict) or type(data.get("o")) is not int or not isinstance(data.get("e"), str):
+        return None
+    try:
+        email = normalize_email(data["e"])
+    except InvalidAddress:
+        return None
     org = Organization.objects.filter(pk=data["o"]).first()
-    return None if org is None else (org, data["e"])
+    return None if org is None else (org, email)
 
 
 def unsubscribe(token: str) -> str | None:

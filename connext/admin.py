@@ -1,8 +1,10 @@
 """Admin panel: each organization's staff see and edit only their organization's rows;
-superusers see everything."""
+superusers see everything, and are seen only by superusers (an organization's admin
+never sees, picks or changes a superuser, even one in their organization)."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import Http404
 
 from connext.models import Organization, User
 
@@ -75,7 +77,8 @@ class OrgScopedAdmin(admin.ModelAdmin):
         return self._scoped(request, db_field, super().formfield_for_manytomany(db_field, request, **kwargs))
 
     def _scoped(self, request, db_field, field):
-        """Choices of a relation limited to the admin's organization."""
+        """Choices of a relation limited to the admin's organization (and, for users, to
+        users who are not superusers)."""
         if request.user.is_superuser or field is None:
             return field
         model = db_field.related_model
@@ -83,6 +86,8 @@ class OrgScopedAdmin(admin.ModelAdmin):
             field.queryset = field.queryset.filter(pk=request.user.organization_id)
         elif any(f.name == "organization" for f in model._meta.get_fields()):
             field.queryset = field.queryset.filter(organization_id=request.user.organization_id)
+        if model is User:
+            field.queryset = field.queryset.filter(is_superuser=False)
         return field
 
 
@@ -140,6 +145,19 @@ class UserAdmin(OrgScopedAdmin, BaseUserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "username", "organization", "password1", "password2"]})
     ]
+
+    def get_queryset(self, request):
+        users = super().get_queryset(request)
+        return users if request.user.is_superuser else users.filter(is_superuser=False)
+
+    def get_object(self, request, object_id, from_field=None):
+        """A user the admin may not see (another organization's, a superuser) or none at all:
+        404 on every page of one (change, password, delete, history), not a redirect that
+        tells the two apart."""
+        user = super().get_object(request, object_id, from_field)
+        if user is None:
+            raise Http404("No such user.")
+        return user
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

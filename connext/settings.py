@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,9 +18,23 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The default key is for the embedded quick start only; docker-compose refuses
-# to start without SECRET_KEY and `manage.py check --deploy` flags it.
-SECRET_KEY = env("SECRET_KEY", default="connext-insecure-development-key-change-me")
+# The default key is for the quick start and the tests only: anyone can read it here, and
+# sign sessions and unsubscribe links with it. With DEBUG off, it (or .env.example's
+# placeholder) is refused unless ALLOW_DEVELOPMENT_SECRET_KEY says this is such a run:
+# `./dev up` and the test settings (tests/settings.py) set it, nothing in production does.
+DEVELOPMENT_SECRET_KEY = "connext-insecure-development-key-change-me"
+SECRET_KEY = env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if (
+    SECRET_KEY in (DEVELOPMENT_SECRET_KEY, "replace-me-with-a-generated-secret")
+    and not DEBUG
+    and not env.bool("ALLOW_DEVELOPMENT_SECRET_KEY", default=False)
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is unset or a published placeholder, and DEBUG is off: Connext does not start "
+        "like this. Set SECRET_KEY to a long random value, e.g. the output of "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`. (The quick start and the tests '
+        "run on the development key with ALLOW_DEVELOPMENT_SECRET_KEY=true, which `./dev up` sets.)"
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")

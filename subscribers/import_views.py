@@ -134,14 +134,21 @@ class ImportCreatedSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ImportJob.Status.choices)
 
 
-def _refuse_oversized(request, limit: int) -> None:
-    """413 before reading a body that can't fit, whatever carries it."""
+def max_request_bytes() -> int:
+    """The largest request body an import may send: the import limit, plus room for the
+    multipart framing and form fields around a file (or the spacing of a JSON body)."""
+    return imports.max_import_bytes() + FORM_OVERHEAD_BYTES
+
+
+def _refuse_oversized(request) -> None:
+    """413 before reading a body that can't fit, whatever carries it. (Served by
+    connext.wsgi, such a body is refused before it reaches Django at all.)"""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > limit + FORM_OVERHEAD_BYTES:
-        raise PayloadTooLarge(f"An import is at most {limit} bytes.")
+    if length > max_request_bytes():
+        raise PayloadTooLarge(f"An import is at most {imports.max_import_bytes()} bytes.")
 
 
 def _checked_url(url: str, field: str) -> str:
@@ -158,6 +165,10 @@ class ImportCreateView(ConnextAPIView):
     permission_map = {"POST": ["subscribers.add_subscriber", "subscribers.change_subscriber"]}
     parser_classes = [UnboundedJSONParser, MultiPartParser]  # bodies bounded by _refuse_oversized
 
+    def initial(self, request, *args, **kwargs):
+        _refuse_oversized(request)  # before anything reads the body (the Idempotency-Key's hash does)
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         summary="Import subscribers",
         description="One source: a multipart `file` (CSV or JSON array), a JSON `url`, or JSON `subscribers`. "
@@ -172,7 +183,6 @@ class ImportCreateView(ConnextAPIView):
     )
     def post(self, request):
         limit = imports.max_import_bytes()
-        _refuse_oversized(request, limit)
         multipart = request.content_type.startswith("multipart/")
         serializer = (ImportUploadSerializer if multipart else ImportJSONSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -104,7 +104,7 @@ def test_an_error_is_logged_and_answered_500_json(app_client, org, signed, monke
 def test_other_requests_get_djangos_answers(app_client, org, signed):
     delivery = sending(org)
     assert app_client.get("/hooks/twilio/status").status_code == 405
-    with nothing_written(delivery):
+    with nothing_written(delivery):  # over DATA_UPLOAD_MAX_MEMORY_SIZE: refused before any handler
         oversized = app_client.post(f"/hooks/twilio/status?d={delivery.pk}", "a=" + "b" * (3 << 20),
                                     content_type=FORM, HTTP_X_TWILIO_SIGNATURE="x")  # fmt: skip
-    assert oversized.status_code == 400 and oversized.json()["message"]
+    assert oversized.status_code == 413 and oversized.json()["message"]
