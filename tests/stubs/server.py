@@ -165,6 +165,7 @@ class Stub:
                 "rules": [{"suffix": r.suffix, **asdict(r.fault)} for r in self.rules],
                 "requests": self.requests,
                 "max_in_flight": self.max_in_flight,
+                "sends": len(self._sends),  # how many it recorded (the list itself: /_stub/sends)
             }
 
     async def _get_sends(self, request: web.Request) -> web.Response:
