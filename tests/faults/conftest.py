@@ -99,23 +99,27 @@ class TimedTwilioStub(TwilioStub):
 
 @dataclass
 class Recovery:
-    """What one fault cost: seconds from the fault's end until the stub saw a new send, and
-    until every delivery was final."""
+    """What one fault cost: seconds from the fault's end until sending resumed (the stub got the
+    first SMS to a recipient whose delivery was still queued at the fault's end: a new claim, not
+    a straggler of a batch in flight) and until every delivery was final."""
 
     fault: str
     recipients: int
     sent_before_fault: int
+    sent_during_fault: int
+    queued_at_end: int  # deliveries still queued when the fault ended
     fault_seconds: float  # from its start to its end
-    to_resume: float | None  # None: no send after the fault's end (all were out before it)
+    to_resume: float | None  # None: nothing was queued at the fault's end
     to_complete: float
     notes: dict = field(default_factory=dict)
 
     def line(self) -> str:
-        resume = "n/a (nothing left to send)" if self.to_resume is None else f"{self.to_resume:6.2f} s"
+        resume = "n/a (nothing was queued)" if self.to_resume is None else f"{self.to_resume:6.2f} s"
         return (
-            f"[fault recovery] {self.fault}: {self.recipients} recipients, {self.sent_before_fault} sent before it, "
-            f"fault lasted {self.fault_seconds:.2f} s; sending resumed {resume} after its end, "
-            f"blast complete {self.to_complete:6.2f} s after its end {self.notes or ''}"
+            f"[fault recovery] {self.fault}: {self.recipients} recipients; {self.sent_before_fault} sent before it, "
+            f"{self.sent_during_fault} during it ({self.fault_seconds:.2f} s), {self.queued_at_end} queued at its end; "
+            f"sending resumed {resume} and the blast was complete {self.to_complete:6.2f} s after its end"
+            + (f" {self.notes}" if self.notes else "")
         )
 
 
@@ -133,6 +137,7 @@ class FaultRun:
         self.message_id: int | None = None
         self.recipients = 0
         self._db: psycopg.Connection | None = None
+        self._queued_at_end: set[str] = set()
 
     # -- processes -------------------------------------------------------------------------------
 
@@ -247,13 +252,22 @@ class FaultRun:
             "SELECT provider_id FROM logs_delivery WHERE message_id = %s", [self.message_id])}  # fmt: skip
         assert recorded == {s["sid"] for s in self.stub.sends}
 
+    def fault_ended(self) -> float:
+        """Now (monotonic), the fault's end; notes who is still queued then (see Recovery)."""
+        ended = time.monotonic()
+        queued = "SELECT recipient FROM logs_delivery WHERE message_id = %s AND status = 'queued'"
+        self._queued_at_end = {row[0] for row in self.query(queued, [self.message_id])}
+        return ended
+
     def measure(self, fault: str, *, started: float, ended: float, sent_before: int, complete_at: float,
                 **notes) -> Recovery:  # fmt: skip
-        after = [s["at"] for s in self.stub.sends if s["at"] > ended]
+        sends = self.stub.sends
+        resumed = [s["at"] for s in sends if s["at"] > ended and s["to"] in self._queued_at_end]
         recovery = Recovery(
             fault=fault, recipients=self.recipients, sent_before_fault=sent_before,
+            sent_during_fault=sum(started < s["at"] <= ended for s in sends), queued_at_end=len(self._queued_at_end),
             fault_seconds=round(ended - started, 3),
-            to_resume=round(min(after) - ended, 3) if after else None,
+            to_resume=round(min(resumed) - ended, 3) if resumed else None,
             to_complete=round(complete_at - ended, 3), notes=notes,
         )  # fmt: skip
         print("\n" + recovery.line(), file=sys.stderr, flush=True)  # stderr: shown by -s under xdist too

@@ -2,8 +2,9 @@
 
 Nothing here touches the shared PostgreSQL (:5432) or Redis (:6379): every server is started
 here, on a free port, with its files in a temporary folder of its own, and is stopped by the
-fixture that made it. Processes are started in a process group of their own (so a prefork
-worker's children go with it) and get SIGTERM if the test process that started them dies.
+fixture that made it. Redis, workers and beat are started in a process group of their own (so a
+prefork worker's children go with it) and get SIGTERM if the test process that started them dies
+(PostgreSQL is daemonized by pg_ctl: only the fixture stops it).
 """
 
 import contextlib
@@ -29,7 +30,11 @@ def pg_bin() -> Path | None:
     """The folder of PostgreSQL's server binaries (initdb, pg_ctl, postgres), newest first."""
     if os.environ.get("PG_BIN"):
         return Path(os.environ["PG_BIN"])
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]), reverse=True)
+
+    def major(initdb: Path) -> int:  # /usr/lib/postgresql/<major>/bin/initdb
+        return int(initdb.parts[-3]) if initdb.parts[-3].isdigit() else 0
+
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=major, reverse=True)
     if versions:
         return versions[0].parent
     found = shutil.which("initdb")

@@ -79,7 +79,7 @@ def test_redis_restart_mid_blast(fault_run, private_stack):
     private_stack.redis.stop()  # SIGKILL
     time.sleep(4)  # the outage
     private_stack.redis.start()
-    ended = time.monotonic()
+    ended = run.fault_ended()
     complete_at = run.wait_complete(timeout=90)
     run.measure("redis restart", started=started, ended=ended, sent_before=before, complete_at=complete_at)
     run.assert_exactly_once()
@@ -95,7 +95,7 @@ def test_postgres_restart_mid_blast(fault_run, private_stack):
     run.wait_for_sends(STARTED_AT)
     before, started = run.sent(), time.monotonic()
     private_stack.postgres.restart()
-    ended = time.monotonic()
+    ended = run.fault_ended()
     complete_at = run.wait_complete(timeout=90)
     run.measure("postgres restart", started=started, ended=ended, sent_before=before, complete_at=complete_at)
     run.assert_exactly_once()
@@ -122,7 +122,7 @@ def test_provider_500_then_429_for_30_s(fault_run, max_attempts):
     )
     time.sleep(OUTAGE_429_SECONDS)
     requests = run.configure_stub(rules=[])["requests"]
-    ended = time.monotonic()
+    ended = run.fault_ended()
     complete_at = run.wait_complete(timeout=120)
     run.measure(
         f"provider 500 then 429 for 30 s, DELIVERY_MAX_ATTEMPTS={max_attempts}", started=started, ended=ended,
@@ -175,7 +175,7 @@ def test_beat_and_a_worker_killed_mid_blast(fault_run, private_stack):
     run.processes.worker(run.env(**env), "worker-1")
     time.sleep(3)  # beat is down
     run.processes.beat(run.env(**env), "beat-again")
-    ended = time.monotonic()
+    ended = run.fault_ended()
     # The stub still answers what reached it before the kill (0.05 s each); nothing after that.
     late = [s["to"] for s in run.stub.sends if killed + 0.5 < s["at"] < ended]
     assert not late, f"{len(late)} sent while beat was down: something other than the sweeper woke the blast"
@@ -226,7 +226,7 @@ def test_worker_over_its_memory_limit_mid_blast(fault_run):
     child, rss_kb = wait_for(child_over_the_limit_mid_send, 30, "a pool child over its memory limit, sending", 0.01)
     before, started = run.sent(), time.monotonic()
     os.kill(child, signal.SIGKILL)
-    ended = time.monotonic()
+    ended = run.fault_ended()
     stranded = run.query("SELECT count(*) FROM logs_delivery WHERE status = 'sending'")[0][0]
     children = set()
 
