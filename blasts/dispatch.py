@@ -163,14 +163,19 @@ def record_results(message: Message, channel, results: list[Result], lease, atte
     sent = [(r.delivery_id, r.provider_id) for r in results if r.ok]
     failed, retry, fallback = [], [], []
     now = timezone.now()
+    # A provider that asks us to wait (Retry-After: throttling) has not refused the send: the try
+    # costs no attempt, for as long as the message is young enough to keep trying.
+    patient = now - message.created_at < dt.timedelta(seconds=settings.DELIVERY_RETRY_MAX_SECONDS)
     for r in results:
         if r.ok:
             continue
         message_text = r.error_message[:1000]
-        if r.transient and attempts.get(r.delivery_id, 1) < settings.DELIVERY_MAX_ATTEMPTS:
-            # A provider's Retry-After wins, within reason (an HTTP date can be far off).
-            delay = min(r.retry_after, MAX_RETRY_AFTER) if r.retry_after else _backoff(attempts.get(r.delivery_id, 1))
-            retry.append((r.delivery_id, r.error_code, message_text, now + dt.timedelta(seconds=delay)))
+        attempt = attempts.get(r.delivery_id, 1)
+        throttled = r.transient and r.retry_after is not None and patient
+        if throttled or (r.transient and attempt < settings.DELIVERY_MAX_ATTEMPTS):
+            # The provider's Retry-After is a floor (within reason: an HTTP date can be far off).
+            delay = max(min(r.retry_after or 0.0, MAX_RETRY_AFTER), _backoff(attempt))
+            retry.append((r.delivery_id, r.error_code, message_text, now + dt.timedelta(seconds=delay), not throttled))
         else:
             failed.append((r.delivery_id, r.error_code, message_text))
             if message.voice_fallback and r.refusal == Refusal.NOT_MOBILE:

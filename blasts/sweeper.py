@@ -38,7 +38,9 @@ def sweep() -> dict:
     """Restart what lost task messages and dead workers left behind. One sweep at a time:
     a sweep still asking the provider about a dead worker's sends when beat starts the next
     one lets it go (it would ask the same questions again)."""
-    lock_seconds = 3 * settings.SWEEP_INTERVAL + 60  # outlives any sweep; frees itself if one dies
+    # Outlives a sweep (it stops at 80 % of the interval), and frees itself soon when a worker died
+    # mid-sweep: the next beat after that sweeps again. Two sweeps at once would only ask twice.
+    lock_seconds = 2 * settings.SWEEP_INTERVAL + 10
     if not cache.add(sweep_lock(), os.getpid(), timeout=lock_seconds):
         return {"skipped": True}
     try:

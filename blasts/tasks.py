@@ -7,18 +7,28 @@ restarts what was lost.
 """
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from blasts import dispatch, fanout, sweeper
 from logs import state
 
+# The database away for a moment (a restart, a failover): the step runs again shortly, rather
+# than wait for the sweeper.
+ON_DATABASE_ERROR = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 15,
+    "max_retries": 20,
+}
 
-@shared_task(name="blasts.fan_out", acks_late=True)
+
+@shared_task(name="blasts.fan_out", acks_late=True, **ON_DATABASE_ERROR)
 def fan_out_message(message_id: int) -> int:
     return fanout.fanout(message_id)
 
 
-@shared_task(name="blasts.dispatch", acks_late=True)
+@shared_task(name="blasts.dispatch", acks_late=True, **ON_DATABASE_ERROR)
 def dispatch_message(message_id: int) -> str:
     outcome = dispatch.dispatch(message_id)
     if outcome == "more":  # its time slice is up: let other messages' tasks in, then go on

@@ -172,6 +172,8 @@ DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=30.0)
 DELIVERY_LEASE_RENEW_SECONDS = env.float("DELIVERY_LEASE_RENEW_SECONDS", default=DELIVERY_LEASE_SECONDS / 6)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
+# How long a throttled send (the provider's Retry-After) keeps being retried without spending an attempt.
+DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=6 * 3600.0)
 SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=20.0)
 SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=15.0)  # seconds between sweeps (beat)
 TWILIO_RATE_LIMIT = env.int("TWILIO_RATE_LIMIT", default=0)  # sends/s across workers; 0 = none

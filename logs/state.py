@@ -110,12 +110,16 @@ _QUEUED_UNLESS_CANCELED = (
 )
 
 
-def record_retry(rows: Sequence[tuple[int, str, str, dt.datetime]], *, lease: dt.datetime) -> int:
-    """(id, error code, error message, not before) of transient failures: sending -> queued."""
+def record_retry(rows: Sequence[tuple], *, lease: dt.datetime) -> int:
+    """(id, error code, error message, not before[, counts]) of transient failures: sending ->
+    queued. `counts` (default true) says whether the try spends one of the delivery's attempts;
+    a provider that only asked us to wait (throttling) gives it back."""
     now = timezone.now()
+    rows = [(*row, True)[:5] for row in rows]
     return _update_with_values(
         f"status = {_QUEUED_UNLESS_CANCELED}, error_code = v.column2, error_message = v.column3, "
-        "not_before = v.column4, lease_expires_at = NULL, updated_at = %s",
+        "not_before = v.column4, lease_expires_at = NULL, updated_at = %s, "
+        "attempts = CASE WHEN v.column5 THEN attempts ELSE attempts - 1 END",
         [now],
         rows,
         "status = 'sending' AND lease_expires_at = %s",

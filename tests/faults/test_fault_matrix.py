@@ -8,8 +8,7 @@ request; every accepted send stamped with the time it arrived), then:
 1. Redis (broker, result store and cache) is killed and started again, empty, mid-blast;
 2. PostgreSQL is restarted (`pg_ctl restart -m fast`: every session cut off) mid-blast;
 3. the provider answers 500 for 10 s, then 429 with Retry-After for 20 s, then recovers; with
-   the shipped retry policy (a known bug: the throttle spends DELIVERY_MAX_ATTEMPTS and the rest
-   fail, an xfail until it is fixed) and with a larger attempt budget;
+   the shipped retry policy (a throttled try spends no attempt) and with a larger attempt budget;
 4. beat is killed together with the worker that runs the blast (its task message stays
    unacknowledged until the broker's visibility timeout, an hour): another worker idles until
    beat is back and its sweeper restarts the work;
@@ -128,29 +127,7 @@ def test_provider_500_then_429_for_30_s(fault_run, max_attempts):
         f"provider 500 then 429 for 30 s, DELIVERY_MAX_ATTEMPTS={max_attempts}", started=started, ended=ended,
         sent_before=before, complete_at=complete_at, statuses=dict(run.statuses()), stub_requests=requests,
     )  # fmt: skip
-    if max_attempts == 5:
-        _xfail_if_throttle_spent_the_attempts(run)
     run.assert_exactly_once()
-
-
-def _xfail_if_throttle_spent_the_attempts(run) -> None:
-    """KNOWN BUG (blasts/dispatch.py, record_results): a 429 counts as an attempt, and honoring a
-    short Retry-After spends DELIVERY_MAX_ATTEMPTS within seconds: 1 answer 500, then 4 answers
-    429 five seconds apart, and the delivery fails permanently 15 s into a 20 s throttle. Only
-    that failure is expected here; any other makes the test fail, and so does none (then the bug
-    is fixed: drop this)."""
-    failed = run.query(
-        "SELECT error_code, max(attempts), count(*) FROM logs_delivery WHERE message_id = %s AND status = 'failed' "
-        "GROUP BY error_code",
-        [run.message_id],
-    )
-    assert failed, "no delivery failed under the throttle any more: the known bug is fixed, drop this xfail"
-    assert [code for code, _, _ in failed] == ["20429"], failed
-    ((_, attempts, count),) = failed
-    pytest.xfail(
-        f"KNOWN BUG: {count} of {run.recipients} deliveries failed permanently with 20429 after {attempts} attempts: "
-        "a 429 with Retry-After costs an attempt (blasts/dispatch.py record_results)"
-    )
 
 
 def test_beat_and_a_worker_killed_mid_blast(fault_run, private_stack):
