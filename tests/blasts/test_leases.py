@@ -19,25 +19,17 @@ from blasts.dispatch import dispatch
 from logs.models import Delivery
 from tests.factories import DeliveryFactory, MessageFactory
 from tests.stubs import run_in_thread
-from tests.stubs.twilio_stub import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStub
+from tests.stubs.channels import channels_to
+from tests.stubs.twilio_stub import TwilioStub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def twilio():
-    with run_in_thread(TwilioStub) as (url, stub):
-        provider = override_settings(
-            TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID, TWILIO_AUTH_TOKEN=TEST_AUTH_TOKEN, TWILIO_FROM_NUMBER="+15005550006",
-            TWILIO_API_BASE_URL=url, PUBLIC_BASE_URL="https://cnxt.example", RATELIMIT_STORAGE_URL="memory://",
-            SWEEP_STALE_SECONDS=0, DISPATCH_TASKS=1,
-        )  # fmt: skip
-        with provider:
-            reset_channels()
-            try:
-                yield stub
-            finally:
-                reset_channels()
+    quick_sweeps = override_settings(RATELIMIT_STORAGE_URL="memory://", SWEEP_STALE_SECONDS=0, DISPATCH_TASKS=1)
+    with run_in_thread(TwilioStub) as (url, stub), channels_to(twilio_url=url), quick_sweeps:
+        yield stub
 
 
 def blast(org, people: int) -> int:

@@ -4,13 +4,11 @@
 blasts: on the console channel, and through the sendgrid SDK to the loopback SendGrid stub."""
 
 import pytest
-from django.test import override_settings
 
-from blasts.channels import reset_channels
 from blasts.models import ConsoleSend
 from tests.factories import GroupFactory, SubscriberFactory
 from tests.stubs import run_in_thread
-from tests.stubs.sendgrid_stub import TEST_API_KEY, SendGridStub
+from tests.stubs.sendgrid_stub import SendGridStub
 
 pytestmark = pytest.mark.django_db
 
@@ -57,15 +55,8 @@ def test_a_name_of_only_line_breaks_is_blank_and_gets_the_fallback(api, org, gro
 
 @pytest.fixture
 def sendgrid():
-    with run_in_thread(SendGridStub) as (base_url, stub):
-        provider = override_settings(SENDGRID_API_KEY=TEST_API_KEY, SENDGRID_FROM_EMAIL="news@acme.test",
-                                     SENDGRID_API_BASE_URL=base_url)  # fmt: skip
-        with provider:
-            reset_channels()
-            try:
-                yield stub
-            finally:
-                reset_channels()
+    with run_in_thread(SendGridStub) as (base_url, stub), channels_to(sendgrid_url=base_url):
+        yield stub
 
 
 def test_sendgrid_gets_a_one_line_subject(api, org, group, run_jobs, sendgrid):
