@@ -8,6 +8,7 @@ import pytest
 from blasts.models import ConsoleSend
 from tests.factories import GroupFactory, SubscriberFactory
 from tests.stubs import run_in_thread
+from tests.stubs.channels import channels_to
 from tests.stubs.sendgrid_stub import SendGridStub
 
 pytestmark = pytest.mark.django_db
