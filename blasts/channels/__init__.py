@@ -47,7 +47,10 @@ def route(kind: str, organization=None) -> str:
     chosen = (getattr(organization, "routes", None) or {}).get(kind)
     if chosen in PROVIDERS and kind in PROVIDERS[chosen].kinds and PROVIDERS[chosen].configured():
         return chosen
-    return next(p.name for p in PROVIDERS.values() if kind in p.kinds and p.configured())
+    for provider in PROVIDERS.values():
+        if kind in provider.kinds and provider.configured():
+            return provider.name
+    raise LookupError(f"No channel sends {kind!r}.")
 
 
 def channel_for(kind: str, organization=None) -> Channel:
