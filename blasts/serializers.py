@@ -1,7 +1,5 @@
 """Wire shapes of templates and blasts (API.md: groups by number, booleans 0/1)."""
 
-from urllib.parse import urlsplit
-
 from rest_framework import serializers
 
 from blasts import rendering
@@ -10,7 +8,9 @@ from blasts.models import Template
 from connext.fields import (
     ConnextModelSerializer,
     ConnextSerializer,
+    HttpURLField,
     IntBooleanField,
+    SingleLineCharField,
     StrictCharField,
     StrictIntegerField,
 )
@@ -35,22 +35,14 @@ class TypesField(serializers.ListField):
 
 
 class MediaSerializer(ConnextSerializer):
-    url = StrictCharField(max_length=2048, help_text="http(s) URL of the file (image for MMS, audio for calls).")
+    url = HttpURLField(max_length=2048, help_text="http(s) URL of the file (image for MMS, audio for calls).")
     type = StrictCharField(max_length=100, required=False, help_text="MIME type, e.g. image/jpeg, audio/mpeg.")
     name = StrictCharField(max_length=255, required=False)
 
-    def validate_url(self, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise serializers.ValidationError("Must be an http or https URL.")
-        return value
-
 
 def check_text_fields(attrs: dict) -> None:
-    """Merge fields name fields we have; a subject is one header line."""
+    """Merge fields name fields we have (a subject is one header line: SingleLineCharField)."""
     errors = {}
-    if any(char in attrs.get("subject", "") for char in "\r\n"):  # one header line: no injected headers
-        errors["subject"] = ["Must be one line."]
     for field in ("message", "subject"):
         unknown = rendering.unknown_fields(attrs.get(field, ""))
         if unknown:
@@ -69,6 +61,7 @@ class TemplateSerializer(ConnextModelSerializer):
     files = serializers.ListField(read_only=True, help_text="The template's media, as sent in `media`.")
     voiceFallback = IntBooleanField(source="voice_fallback", required=False)
     shortenLinks = IntBooleanField(source="shorten_links", required=False)
+    subject = SingleLineCharField(required=False, allow_blank=True, max_length=255)
 
     class Meta:
         model = Template
@@ -111,7 +104,7 @@ class BlastSerializer(ConnextSerializer):
         max_length=10000,
         help_text="Text; merge fields {first} {last} ... with fallbacks {first|there}.",
     )
-    subject = StrictCharField(required=False, allow_blank=True, max_length=255, help_text="Email subject line.")
+    subject = SingleLineCharField(required=False, allow_blank=True, max_length=255, help_text="Email subject line.")
     media = MediaSerializer(many=True, required=False, max_length=MAX_MEDIA)
     ivr = IntBooleanField(required=False, help_text="Calls ask for a keypress, recorded on the delivery.")
     shortenLinks = IntBooleanField(source="shorten_links", required=False)

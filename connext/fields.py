@@ -5,9 +5,11 @@ are strict (no silent `123` -> "123"); unknown fields on a write are refused.
 """
 
 import copy
+from urllib.parse import urlsplit
 
 from django.db import models
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 
 class IntBooleanField(serializers.Field):
@@ -38,6 +40,34 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class SingleLineCharField(StrictCharField):
+    """One line of text (an email subject, a header): a CR or LF anywhere is refused, before the
+    surrounding whitespace is trimmed; the schema gives its pattern (connext.schema.ONE_LINE)."""
+
+    default_error_messages = {"lines": "Must be one line."}
+
+    def run_validation(self, data=empty):
+        if isinstance(data, str) and ("\r" in data or "\n" in data):
+            self.fail("lines")
+        return super().run_validation(data)
+
+
+class HttpURLField(StrictCharField):
+    """An http(s) URL with a host; the schema gives its pattern (connext.schema.HTTP_URL)."""
+
+    default_error_messages = {"url": "Must be an http or https URL."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # "http://[::1": an unclosed IPv6 literal
+            self.fail("url")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.fail("url")
+        return value
+
+
 class StrictIntegerField(serializers.IntegerField):
     default_error_messages = {"invalid": "Must be an integer."}
 
@@ -58,6 +88,7 @@ def check_object_fields(serializer: serializers.Serializer, data) -> None:
 
 
 class ConnextModelSerializer(serializers.ModelSerializer):
+    refuses_unknown_fields = True  # the schema says so (connext.schema: additionalProperties false)
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.BooleanField: IntBooleanField,
@@ -86,6 +117,8 @@ class ConnextModelSerializer(serializers.ModelSerializer):
 
 class ConnextSerializer(serializers.Serializer):
     """A plain serializer with the same rules: a JSON object, no unknown fields."""
+
+    refuses_unknown_fields = True
 
     def to_internal_value(self, data):
         check_object_fields(self, data)

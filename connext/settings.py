@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["connext.schema.strip_trailing_slash"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "connext.schema.exact_inputs"],
     "ENUM_NAME_OVERRIDES": {"ImportStatusEnum": "subscribers.models.ImportJob.Status"},
 }
 

@@ -1,11 +1,25 @@
 """The base every API view stands on: idempotency keys and organization scoping."""
 
 from django.db import transaction
-from rest_framework import mixins, permissions, routers, viewsets
+from rest_framework import generics, mixins, permissions, routers, viewsets
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.views import APIView
 
 from connext import idempotency
 from connext.errors import ApplicationError
+
+
+class ConnextMetadata(SimpleMetadata):
+    """OPTIONS: DRF's description of the view, with the write fields (`actions`) of its serializer
+    when it has one. A view that builds its bodies by hand (LogViewSet: POST /logs/{id}/cancel)
+    has none to describe: DRF would fail asking for it, a 500."""
+
+    def determine_actions(self, request, view):
+        if getattr(view, "serializer_class", None) is None and (
+            type(view).get_serializer_class is generics.GenericAPIView.get_serializer_class
+        ):
+            return {}
+        return super().determine_actions(request, view)
 
 
 class ConnextAPIMixin:
@@ -16,11 +30,13 @@ class ConnextAPIMixin:
     - an `Idempotency-Key` is claimed before the transaction and its response
       stored after the commit (see connext.idempotency).
     Reads run without a transaction: nothing to undo, two round trips saved.
-    A NUL character in any query parameter is a 400 naming it.
+    A NUL character in any query parameter is a 400 naming it. A method the view does not
+    answer is a 405 before either (a bad Idempotency-Key on it is not the problem).
     """
 
     _atomic = None
     _throttles_checked = False
+    metadata_class = ConnextMetadata
 
     def perform_authentication(self, request):
         # Throttle right after authentication, before permissions: a request the
@@ -35,6 +51,9 @@ class ConnextAPIMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            self.http_method_not_allowed(request, *args, **kwargs)
         for name, values in request.query_params.lists():
             if any("\x00" in value for value in values):  # no database text holds one: a 400, not a 500
                 raise ApplicationError("Must not contain NUL characters.", field=name)

@@ -5,7 +5,7 @@ from django.db.models import Max
 
 from connext.errors import ApplicationError
 from connext.models import Organization
-from groups.models import Group
+from groups.models import MAX_NUMBER, Group
 
 
 def _number_taken(number: int) -> ApplicationError:
@@ -18,7 +18,13 @@ def group_create(*, organization: Organization, name: str, number: int | None = 
     if number is None:
         # Lock the organization row so two concurrent creates don't pick the same number.
         Organization.objects.select_for_update().filter(pk=organization.pk).first()
-        number = (Group.objects.filter(organization=organization).aggregate(m=Max("number"))["m"] or 0) + 1
+        highest = Group.objects.filter(organization=organization).aggregate(m=Max("number"))["m"] or 0
+        if highest >= MAX_NUMBER:  # max + 1 would not fit the column
+            raise ApplicationError(
+                f"The highest group number, {MAX_NUMBER}, is taken, so none can be assigned after it: give one.",
+                field="number",
+            )
+        number = highest + 1
     try:
         with transaction.atomic():
             return Group.objects.create(organization=organization, name=name, number=number, private=private)

@@ -3,6 +3,7 @@
 import json
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.fields import empty
@@ -13,7 +14,7 @@ from rest_framework.utils import html
 from connext.errors import ApplicationError, PayloadTooLarge
 from connext.fields import IntBooleanField, StrictCharField
 from connext.parsers import UnboundedJSONParser
-from connext.schema import ErrorSerializer
+from connext.schema import WHITESPACE, ErrorSerializer
 from connext.viewsets import ConnextAPIView
 from subscribers import imports
 from subscribers.fetch import UnsafeURL, check_url
@@ -24,13 +25,17 @@ from subscribers.services import groups_for_numbers
 # Room for the form fields and multipart framing around an uploaded file.
 FORM_OVERHEAD_BYTES = 64 * 1024
 SOURCES = ("file", "url", "subscribers")
+# GroupNumbersInput's text: numbers >= 1 in ASCII digits separated by commas, whitespace around them
+# and empty parts allowed.
+_NUMBER = rf"[{WHITESPACE}]*(0*[1-9][0-9]*[{WHITESPACE}]*)?"
+GROUP_NUMBERS_TEXT = rf"^{_NUMBER}(,{_NUMBER})*$"
 
 
 @extend_schema_field(
     {
         "oneOf": [
             {"type": "array", "items": {"type": "integer", "minimum": 1}},
-            {"type": "string", "example": "1,4"},
+            {"type": "string", "pattern": GROUP_NUMBERS_TEXT, "example": "1,4"},
         ],
         "description": "Group numbers: an array, or comma-separated numbers (multipart forms).",
     }
@@ -47,10 +52,10 @@ class GroupNumbersInput(serializers.Field):
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            try:
-                numbers = [int(part) for part in data.split(",") if part.strip()]
-            except ValueError:
+            parts = [part.strip() for part in data.split(",")]
+            if not all(part.isascii() and part.isdigit() for part in parts if part):  # GROUP_NUMBERS_TEXT
                 self.fail("invalid")
+            numbers = [int(part) for part in parts if part]
         elif isinstance(data, list) and all(type(n) is int for n in data):
             numbers = data
         else:
@@ -75,7 +80,6 @@ class ImportRowSerializer(serializers.Serializer):
     text = IntBooleanField(required=False)
 
 
-@extend_schema_field(ImportRowSerializer(many=True))
 class RowsInput(serializers.Field):
     """An array; its elements are checked by the job, each bad one reported with its index."""
 
@@ -87,7 +91,21 @@ class RowsInput(serializers.Field):
         return data
 
 
+class RowsInputSchema(OpenApiSerializerFieldExtension):
+    """Rows shaped as ImportRow, but the request takes any element: the job checks each one and
+    reports a bad one with its index, it does not refuse the import (the schema says so: anyOf
+    ImportRow or anything)."""
+
+    target_class = RowsInput
+
+    def map_serializer_field(self, auto_schema, direction):
+        row = auto_schema.resolve_serializer(ImportRowSerializer, direction).ref
+        return {"type": "array", "items": {"anyOf": [row, {}]}}
+
+
 class _ImportOptions(serializers.Serializer):
+    refuses_unknown_fields = True  # in to_internal_value below; the schema says so (connext.schema)
+
     groups = GroupNumbersInput(required=False, help_text="Add every imported subscriber to these groups.")
     updateExisting = IntBooleanField(
         required=False,

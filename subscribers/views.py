@@ -1,10 +1,11 @@
 from django.db.models import Count, Window
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from connext.errors import ApplicationError
 from connext.pagination import LimitOffsetPagination
+from connext.schema import ErrorSerializer
 from connext.viewsets import ConnextAPIView, OrgScopedModelViewSet
 from subscribers import selectors, services
 from subscribers.models import Subscriber
@@ -21,18 +22,17 @@ LIST_PARAMETERS = [
 def search_params(request) -> dict:
     """The list filters of GET /subscribers (and its CSV export); bad values are 400s."""
     params = request.query_params  # NUL characters were refused by ConnextAPIMixin.initial
+    # A parameter given is checked even when empty: `?sort=` is outside the enum like `?sort=age`.
     group = params.get("group")
-    if group not in (None, ""):
+    if group is not None:
         try:
             group = int(group)
         except ValueError:
             raise ApplicationError("Must be a group number.", field="group") from None
-    else:
-        group = None
     sort = params.get("sort", "")
-    if sort and sort not in selectors.SORT_KEYS:
+    if "sort" in params and sort not in selectors.SORT_KEYS:
         raise ApplicationError(f"Must be one of: {', '.join(selectors.SORT_KEYS)}.", field="sort")
-    order = params.get("order", "asc") or "asc"
+    order = params.get("order", "asc")
     if order not in selectors.ORDERS:
         raise ApplicationError("Must be asc or desc.", field="order")
     return {"keyword": params.get("keyword", ""), "group": group, "sort": sort, "order": order}
@@ -123,7 +123,13 @@ class BlocklistView(ConnextAPIView):
         entry = services.blocklist_add(organization=request.user.organization, **serializer.validated_data)
         return Response(BlocklistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=RecipientSerializer, responses={204: None})
+    @extend_schema(
+        request=RecipientSerializer,
+        responses={
+            204: None,
+            404: OpenApiResponse(ErrorSerializer, description="The address is not on the blocklist."),
+        },
+    )
     def delete(self, request):
         serializer = RecipientSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

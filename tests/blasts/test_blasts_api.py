@@ -123,6 +123,7 @@ def test_external_id_is_processed_once(api, audience, run_jobs):
         ({"types": ["audio"], "groups": [1]}, "media"),
         ({"types": ["sms"], "groups": [1], "message": "x", "media": [{"url": "ftp://x/y.png"}]}, "media"),
         ({"types": ["sms"], "groups": [1], "message": "x", "media": ["https://x/y.png"]}, "media"),
+        ({"types": ["sms"], "groups": [1], "message": "x", "media": [{"url": "http://[::1"}]}, "media.0.url"),
         ({"types": ["sms"], "groups": [1], "message": "x", "ivr": True}, "ivr"),
         ({"types": ["sms"], "groups": [1], "message": "x", "shortenLinks": "yes"}, "shortenLinks"),
         ({"types": ["sms"], "groups": [1], "message": "x" * 1601}, "message"),

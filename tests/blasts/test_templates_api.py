@@ -88,6 +88,10 @@ def test_delete(api, groups):
         ({"title": "t", "types": ["sms"], "dnc": [9]}, "dnc"),
         ({"title": "t", "types": ["sms"], "message": "Hi {nmae}"}, "message"),
         ({"title": "t", "types": ["sms"], "media": [{"url": "javascript:alert(1)"}]}, "media"),
+        # An unclosed IPv6 host made urlsplit raise: a 500 (found by the fuzzer).
+        ({"title": "t", "types": ["sms"], "media": [{"url": "http://[::1"}]}, "media.0.url"),
+        ({"title": "t", "types": ["sms"], "media": [{"url": "https://a]b/c.png"}]}, "media.0.url"),
+        ({"title": "t", "types": ["sms"], "media": [{"url": "http://ex\u2100mple.com"}]}, "media.0.url"),  # a/c
         ({"title": "t", "types": ["sms"], "ivr": "maybe"}, "ivr"),
         ({"title": "t", "types": ["sms"], "files": []}, "files"),
         ({"title": 5, "types": ["sms"]}, "title"),

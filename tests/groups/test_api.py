@@ -33,6 +33,18 @@ def test_number_clash_is_400_naming_number(api):
     assert response.json()["message"] == "number: Group number 7 is already in use."
 
 
+def test_auto_number_after_the_highest_number_there_is_is_a_400_not_an_overflow(api, org):
+    # Found by the fuzzer (tests/connext/test_fuzz.py): max + 1 overflowed the integer column,
+    # a 500 on PostgreSQL and a number past the schema's maximum on SQLite.
+    GroupFactory(organization=org, number=2147483647)
+    with nothing_written(Group):
+        response = api.post("/api/v1/groups", {"name": "Next"})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("number: ")
+    assert list(response.json()["errors"]) == ["number"]
+    assert api.post("/api/v1/groups", {"name": "Next", "number": 5}).status_code == 201  # a number given still works
+
+
 def test_numbers_are_per_organization(api, other_api):
     assert api.post("/api/v1/groups", {"name": "Ours", "number": 3}).status_code == 201
     assert other_api.post("/api/v1/groups", {"name": "Theirs", "number": 3}).status_code == 201
