@@ -54,7 +54,8 @@ def provider_env(twilio_url: str, sendgrid_url: str, **extra) -> dict:
     }
 
 
-def wait_until(predicate, timeout: float = 60.0, every: float = 0.1):
+def wait_until(predicate, timeout: float = 120.0, every: float = 0.1):
+    """Poll `predicate` until true; the timeout is a failure bound for a loaded CI machine, not a figure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
