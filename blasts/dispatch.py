@@ -151,15 +151,14 @@ def send_rows(message: Message, renderer: Renderer, rows: list[dict], lease: Lea
             held = lease.holding([item.delivery_id for item in chunk])
             chunk = [item for item in chunk if item.delivery_id in held]
             if chunk:
-                results = channel.send_batch(chunk)
-                with lease.lock:
-                    record_results(message, channel, results, lease.expires_at, attempts)
+                record_results(message, channel, channel.send_batch(chunk), lease, attempts)
                 lease.let_go(held)
     with lease.lock:  # what was claimed but not sent: queued again (or canceled), if still ours
         state.requeue_unsent([(pk, lease.expires_at) for pk in sorted(lease.held)])
 
 
-def record_results(message: Message, channel, results: list[Result], lease, attempts: dict[int, int]) -> None:
+def record_results(message: Message, channel, results: list[Result], lease: Lease, attempts: dict[int, int]) -> None:
+    """A chunk's results, recorded under the lease's current value (the heartbeat waits meanwhile)."""
     sent = [(r.delivery_id, r.provider_id) for r in results if r.ok]
     failed, retry, fallback = [], [], []
     now = timezone.now()
@@ -180,7 +179,8 @@ def record_results(message: Message, channel, results: list[Result], lease, atte
             failed.append((r.delivery_id, r.error_code, message_text))
             if message.voice_fallback and r.refusal == Refusal.NOT_MOBILE:
                 fallback.append(r.delivery_id)
-    _record_batch(message, channel.name, lease, sent, failed, retry, fallback)
+    with lease.lock:
+        _record_batch(message, channel.name, lease.expires_at, sent, failed, retry, fallback)
     channel.after_sent([delivery_id for delivery_id, _ in sent])
     # The provider refused the number because it opted out there (replied STOP to us): our
     # blocklist agrees, as it does when a status callback says so.

@@ -11,6 +11,11 @@ from connext import health
 JSON_PREFIXES = ("/api/", "/hooks/", "/healthz")
 
 
+def message_response(message: str, status: int) -> JsonResponse:
+    """`{"message"}` with `status`: the shape of every error outside DRF's views too."""
+    return JsonResponse({"message": message}, status=status)
+
+
 def allow_only(*methods: str):
     """Only these methods; any other is a JSON 405 naming the allowed ones in `Allow`, as
     everywhere under /api/ (Django's require_http_methods answers with an empty text/html
@@ -21,7 +26,7 @@ def allow_only(*methods: str):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
             if request.method not in methods:
-                response = JsonResponse({"message": f'Method "{request.method}" not allowed.'}, status=405)
+                response = message_response(f'Method "{request.method}" not allowed.', 405)
                 response["Allow"] = ", ".join(methods)
                 return response
             return view(request, *args, **kwargs)
@@ -48,23 +53,23 @@ def _wants_json(request) -> bool:
 
 def bad_request(request, exception=None):
     if _wants_json(request):
-        return JsonResponse({"message": "Bad request."}, status=400)
+        return message_response("Bad request.", 400)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request, exception=None):
     if _wants_json(request):
-        return JsonResponse({"message": "You do not have permission to perform this action."}, status=403)
+        return message_response("You do not have permission to perform this action.", 403)
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request, exception=None):
     if _wants_json(request):
-        return JsonResponse({"message": "Not found."}, status=404)
+        return message_response("Not found.", 404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     if _wants_json(request):
-        return JsonResponse({"message": "Internal server error."}, status=500)
+        return message_response("Internal server error.", 500)
     return defaults.server_error(request)

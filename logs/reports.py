@@ -90,6 +90,13 @@ class InboundText:
     provider_id: str  # the provider's id of the message: a repeated post is stored once
 
 
+def delivery_id_of(value) -> int | None:
+    """Our delivery id as a provider echoes it (a query parameter, a custom arg): None when the
+    text cannot be one (digits only, below 2**63: a bigint)."""
+    text = str(value)
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
 @retry_on_conflict()  # providers do not all retry a failed callback: a deadlock's victim runs again
 def apply_reports(reports: Sequence[Report | ClickReport], *, provider: str, kinds: Collection[str]) -> dict:
     """Apply one callback's reports from `provider`, whose deliveries are of `kinds`: one

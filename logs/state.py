@@ -237,8 +237,7 @@ def _one_callback_sql(status: str) -> str:
         provider="%(provider)s",
     )  # fmt: skip
     predecessors = ", ".join(f"'{p}'" for p in CALLBACK_PREDECESSORS[status])
-    where = f"WHERE id = %(id)s AND status IN ({predecessors})"
-    return f"UPDATE logs_delivery SET {sets} {where}"  # noqa: S608 (our constants)
+    return f"UPDATE logs_delivery SET {sets} WHERE id = %(id)s AND status IN ({predecessors})"  # noqa: S608 (our constants)
 
 
 _ONE_CALLBACK_SQL = {status: _one_callback_sql(status) for status in CALLBACK_PREDECESSORS}

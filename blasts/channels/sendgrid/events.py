@@ -17,7 +17,7 @@ from django.utils import timezone
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from logs.models import Delivery
-from logs.reports import ClickReport, Refusal, Report
+from logs.reports import ClickReport, Refusal, Report, delivery_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def reports(events: list) -> list[Report | ClickReport]:
 
 def _report(event: dict) -> Report | ClickReport | None:
     kind = event["event"]
-    delivery_id = _as_id(event.get("delivery_id", ""))
+    delivery_id = delivery_id_of(event.get("delivery_id", ""))
     message_id = str(event.get("sg_message_id", "")).split(".")[0]
     if delivery_id is None and not message_id:
         return None
@@ -114,11 +114,6 @@ def _dropped_refusal(reason: str) -> Refusal | None:
     if reason.startswith("unsubscribed address"):
         return Refusal.OPTED_OUT
     return None
-
-
-def _as_id(value) -> int | None:
-    text = str(value)
-    return int(text) if text.isdigit() and len(text) < 19 else None  # below 2**63: a bigint
 
 
 def _event_time(event: dict) -> dt.datetime:

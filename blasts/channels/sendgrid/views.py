@@ -2,19 +2,15 @@
 
 import json
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 
 from blasts.channels.sendgrid import events
 from connext.db import without_nul
-from connext.views import allow_only
+from connext.views import allow_only, message_response
 from logs.models import Kind
 from logs.reports import apply_reports
 
 PROVIDER = "sendgrid"
-
-
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"message": message}, status=status)
 
 
 @allow_only("POST")
@@ -22,13 +18,13 @@ def events_view(request):
     signature = request.headers.get(events.SIGNATURE_HEADER, "")
     timestamp = request.headers.get(events.TIMESTAMP_HEADER, "")
     if not events.signature_is_valid(request.body, signature, timestamp):
-        return _error("Invalid or missing SendGrid event webhook signature.", 403)
+        return message_response("Invalid or missing SendGrid event webhook signature.", 403)
     try:
         batch = json.loads(request.body)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        return _error("The body is not JSON.", 400)
+        return message_response("The body is not JSON.", 400)
     if not isinstance(batch, list):
-        return _error("The body must be a JSON array of events.", 400)
+        return message_response("The body must be a JSON array of events.", 400)
     # Applied in one transaction; SendGrid retries a whole batch, which changes nothing twice.
     apply_reports(events.reports(without_nul(batch)), provider=PROVIDER, kinds=[Kind.EMAIL])  # a NUL must not lose it
     return HttpResponse(status=204)

@@ -5,13 +5,12 @@ database."""
 from urllib.parse import parse_qsl
 
 from blasts.channels.twilio import codes
-from logs.reports import InboundText, Report
+from logs.reports import InboundText, Report, delivery_id_of
 
 
 def delivery_in(query_string: str) -> int | None:
     """Our own `?d=<delivery id>` of a status callback URL, read without building request.GET."""
-    text = dict(parse_qsl(query_string)).get("d", "")
-    return int(text) if text.isdigit() and len(text) < 19 else None  # below 2**63: a bigint
+    return delivery_id_of(dict(parse_qsl(query_string)).get("d", ""))
 
 
 def status_report(params: dict[str, str], delivery_id: int | None) -> Report | None:

@@ -14,24 +14,20 @@ duplicate) still answers 2xx: Twilio cannot fix it, and an error only makes it f
 """
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 
 from blasts import rendering
 from blasts.audience import is_audio
 from blasts.channels.twilio import callbacks, paths
 from blasts.channels.twilio.signatures import INVALID_TWILIO_SIGNATURE, signed_twilio_params, verified_twilio_form
 from blasts.channels.twilio.twiml import gather_twiml, message_twiml, twiml_response, voice_twiml
-from connext.views import allow_only
+from connext.views import allow_only, message_response
 from logs.inbound import receive_text
 from logs.models import PHONE_KINDS, Delivery, Kind
 from logs.reports import apply_reports, record_keypress
 from subscribers.models import Subscriber
 
 PROVIDER = "twilio"
-
-
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"message": message}, status=status)
 
 
 def apply_status(params: dict[str, str], query_string: str) -> None:
@@ -45,7 +41,7 @@ def apply_status(params: dict[str, str], query_string: str) -> None:
 def status(request):
     params = signed_twilio_params(request)
     if params is None:
-        return _error(INVALID_TWILIO_SIGNATURE, 403)
+        return message_response(INVALID_TWILIO_SIGNATURE, 403)
     apply_status(params, request.META.get("QUERY_STRING", ""))
     return HttpResponse(status=204)
 
@@ -64,10 +60,10 @@ def status_form(url: str, query_string: str, body: bytes, signature: str) -> tup
 def inbound(request):
     params = signed_twilio_params(request)
     if params is None:
-        return _error(INVALID_TWILIO_SIGNATURE, 403)
+        return message_response(INVALID_TWILIO_SIGNATURE, 403)
     text = callbacks.inbound_text(params)
     if text is None:
-        return _error("MessageSid and From are required.", 400)
+        return message_response("MessageSid and From are required.", 400)
     return twiml_response(message_twiml(receive_text(text)))
 
 
@@ -75,10 +71,10 @@ def inbound(request):
 def voice(request, delivery_id: int):
     params = signed_twilio_params(request)
     if params is None:
-        return _error(INVALID_TWILIO_SIGNATURE, 403)
+        return message_response(INVALID_TWILIO_SIGNATURE, 403)
     delivery = Delivery.objects.select_related("message").filter(pk=delivery_id, channel=Kind.VOICE).first()
     if delivery is None:
-        return _error("Not found.", 404)
+        return message_response("Not found.", 404)
     message = delivery.message
     digits = params.get("Digits", "")
     if digits and message.ivr:
