@@ -61,6 +61,19 @@ def blast_create(*, user: User, data: dict) -> Message:
     return message
 
 
+def scheduled_blasts_create(runs: list[dict]) -> list[int]:
+    """The Messages of many schedule runs at once (one tick's), each a blast like `POST /blasts`:
+    one INSERT, then each fanned out after commit. A run's content was checked when its
+    schedule was saved; its recipients are its groups as they are at the fan-out.
+
+    Each run: organization_id, user_id, schedule_id, types, message, subject, media, ivr,
+    shorten_links, group_numbers."""
+    messages = Message.objects.bulk_create([Message(**run) for run in runs])
+    for message in messages:
+        wakeups.wake_after_commit(wakeups.FAN_OUT, message.pk)
+    return [message.pk for message in messages]
+
+
 def _message_create(user: User, data: dict, **fields) -> Message:
     """The Message of a validated blast request; `fields` add what the kind of send sets."""
     return Message.objects.create(

@@ -53,6 +53,33 @@ def check_text_fields(attrs: dict) -> None:
         raise serializers.ValidationError(errors)
 
 
+def check_content(attrs: dict) -> None:
+    """What each type needs of a blast's content (`types message subject media ivr`), for
+    `POST /blasts` and for a schedule's runs alike: a 400 naming each field that falls short."""
+    types = attrs["types"]
+    message = attrs.get("message", "").strip()
+    media = attrs.get("media", [])
+    errors = {}
+    if not message and any(t in types for t in (Kind.SMS, Kind.VOICE, Kind.EMAIL)):
+        needs = ", ".join(t for t in types if t in (Kind.SMS, Kind.VOICE, Kind.EMAIL))
+        errors["message"] = [f"Required for {needs}."]
+    if Kind.MMS in types and not media and not message:
+        errors["message"] = ["An mms needs a message or media."]
+    if Kind.MMS in types and not media:
+        errors["media"] = ["Required for mms."]
+    if "audio" in types and not any(is_audio(m) for m in media):
+        errors["media"] = ["Required for audio: a recording (audio/* type, or an .mp3/.wav URL)."]
+    if Kind.EMAIL in types and not attrs.get("subject", "").strip():
+        errors["subject"] = ["Required for email."]
+    if set(TEXT_KINDS) & set(types) and len(message) > SMS_MAX_CHARACTERS:
+        errors["message"] = [f"At most {SMS_MAX_CHARACTERS} characters for a text."]
+    if attrs.get("ivr") and not ({Kind.VOICE, AUDIO} & set(types)):
+        errors["ivr"] = ["Only for voice or audio."]
+    if errors:
+        raise serializers.ValidationError(errors)
+    check_text_fields(attrs)
+
+
 class TemplateSerializer(ConnextModelSerializer):
     types = TypesField()
     groups = GroupNumbersField(required=False, help_text="Group numbers.")
@@ -119,28 +146,7 @@ class BlastSerializer(ConnextSerializer):
     )
 
     def validate(self, attrs):
-        types = attrs["types"]
-        message = attrs.get("message", "").strip()
-        media = attrs.get("media", [])
-        errors = {}
-        if not message and any(t in types for t in (Kind.SMS, Kind.VOICE, Kind.EMAIL)):
-            needs = ", ".join(t for t in types if t in (Kind.SMS, Kind.VOICE, Kind.EMAIL))
-            errors["message"] = [f"Required for {needs}."]
-        if Kind.MMS in types and not media and not message:
-            errors["message"] = ["An mms needs a message or media."]
-        if Kind.MMS in types and not media:
-            errors["media"] = ["Required for mms."]
-        if "audio" in types and not any(is_audio(m) for m in media):
-            errors["media"] = ["Required for audio: a recording (audio/* type, or an .mp3/.wav URL)."]
-        if Kind.EMAIL in types and not attrs.get("subject", "").strip():
-            errors["subject"] = ["Required for email."]
-        if set(TEXT_KINDS) & set(types) and len(message) > SMS_MAX_CHARACTERS:
-            errors["message"] = [f"At most {SMS_MAX_CHARACTERS} characters for a text."]
-        if attrs.get("ivr") and not ({Kind.VOICE, AUDIO} & set(types)):
-            errors["ivr"] = ["Only for voice or audio."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        check_text_fields(attrs)
+        check_content(attrs)
         return attrs
 
 

@@ -11,7 +11,7 @@ INTEGER = re.compile(r"-?[0-9]+")
 MAX_OFFSET = 2**53 - 1  # the largest integer every JSON client reads exactly; far below SQL's bigint
 
 
-def _int_param(request, name: str, default: int, low: int, high: int | None) -> int:
+def int_param(request, name: str, default: int, low: int, high: int | None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -28,8 +28,8 @@ class LimitOffsetPagination(pagination.BasePagination):
     default_limit = 25
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.limit = _int_param(request, "limit", self.default_limit, 1, MAX_LIMIT)
-        self.offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+        self.limit = int_param(request, "limit", self.default_limit, 1, MAX_LIMIT)
+        self.offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
         rows = list(queryset[self.offset : self.offset + self.limit])
         if rows and len(rows) < self.limit:
             self.count = self.offset + len(rows)  # a short page is the last one: no COUNT needed

@@ -186,6 +186,10 @@ PRICE_VOICE = env.float("PRICE_VOICE", default=0.014)
 PRICE_EMAIL = env.float("PRICE_EMAIL", default=0.001)
 PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
 
+# --- Schedules -------------------------------------------------------------------
+SCHEDULE_TICK_SECONDS = env.float("SCHEDULE_TICK_SECONDS", default=5.0)  # how often beat fires due schedules
+SCHEDULE_TICK_BATCH = env.int("SCHEDULE_TICK_BATCH", default=2000)  # schedules fired per transaction
+
 # --- Redis: broker and cache -------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -232,6 +236,12 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.purge_idempotency_records", "schedule": 3600.0},
     "requeue-stalled-imports": {"task": "subscribers.requeue_stalled_imports", "schedule": 60.0},
     "sweep-deliveries": {"task": "blasts.sweep", "schedule": SWEEP_INTERVAL},
+    # A tick the worker could not take in time is dropped: the next one fires the same schedules.
+    "fire-schedules": {
+        "task": "schedules.tick",
+        "schedule": SCHEDULE_TICK_SECONDS,
+        "options": {"expires": SCHEDULE_TICK_SECONDS * 2},
+    },
 }
 
 # --- API ----------------------------------------------------------------------

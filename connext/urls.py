@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("subscribers.urls")),
     path("", include("devices.urls")),
     path("", include("blasts.urls")),
+    path("", include("schedules.urls")),
     path("", include("logs.urls")),
 ]
 

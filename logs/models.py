@@ -40,6 +40,17 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     fanned_out_at = models.DateTimeField(null=True, blank=True, help_text="Set once its deliveries exist.")
     canceled_at = models.DateTimeField(null=True, blank=True, help_text="Canceled: nothing more goes out.")
+    # The schedule whose run this is (null: a direct blast). No constraint and nothing done on
+    # delete: a deleted schedule's runs keep their scheduleId in the logs.
+    schedule = models.ForeignKey(
+        "schedules.Schedule",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -51,6 +62,9 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="message_org_created"),
             models.Index(fields=["created_at"], condition=Q(fanned_out_at=None), name="message_pending_fanout"),
+            models.Index(
+                fields=["schedule", "-created_at"], condition=Q(schedule__isnull=False), name="message_schedule_runs"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,9 +12,12 @@ STATUSES = [choice.value for choice in Delivery.Status]
 STATUS_FILTERS = [*STATUSES, "clicked"]
 
 
-def message_queryset(org: Organization, keyword: str = "") -> QuerySet[Message]:
-    """`GET /logs`: the organization's messages, newest first; `keyword` on username or message."""
+def message_queryset(org: Organization, keyword: str = "", schedule: int | None = None) -> QuerySet[Message]:
+    """`GET /logs`: the organization's messages, newest first; `keyword` on username or message,
+    `schedule` the runs of one schedule."""
     qs = Message.objects.filter(organization=org).select_related("user").order_by("-created_at", "-id")
+    if schedule is not None:
+        qs = qs.filter(schedule_id=schedule)
     keyword = keyword.strip()
     if keyword:
         qs = qs.filter(

@@ -18,6 +18,9 @@ class MessageLogSerializer(serializers.Serializer):
     failed = serializers.SerializerMethodField()
     canceled = serializers.SerializerMethodField()
     clicks = serializers.SerializerMethodField()
+    scheduleId = serializers.IntegerField(
+        source="schedule_id", allow_null=True, help_text="The schedule this is a run of; null for a direct blast."
+    )
 
     def get_user(self, message) -> str | None:
         return message.user.email if message.user else None

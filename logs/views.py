@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from connext.errors import ApplicationError
 from connext.fields import NoFields
+from connext.pagination import MAX_OFFSET, int_param
 from connext.viewsets import OrgScopedViewSet
 from logs import selectors, state
 from logs.models import Message
@@ -20,6 +21,9 @@ KEYWORD = OpenApiParameter("keyword", OpenApiTypes.STR, description="Username (e
 DELIVERY_KEYWORD = OpenApiParameter("keyword", OpenApiTypes.STR, description="Part of the recipient.")
 STATUS = OpenApiParameter("status", OpenApiTypes.STR, enum=selectors.STATUS_FILTERS,
                           description="clicked: at least one click.")  # fmt: skip
+SCHEDULE = OpenApiParameter(
+    "schedule", {"type": "integer", "minimum": 1, "maximum": MAX_OFFSET}, description="A schedule's id: its runs only."
+)
 GET_CLICKS = OpenApiParameter("getClicks", OpenApiTypes.BOOL, description="true adds `clicks` to each row.")
 
 
@@ -32,9 +36,10 @@ class LogViewSet(OrgScopedViewSet):
     def _message(self, pk) -> Message:
         return get_object_or_404(Message.objects.filter(organization=self.organization), pk=pk)
 
-    @extend_schema(parameters=[KEYWORD], responses={200: MessageLogSerializer(many=True)})
+    @extend_schema(parameters=[KEYWORD, SCHEDULE], responses={200: MessageLogSerializer(many=True)})
     def list(self, request):
-        queryset = selectors.message_queryset(self.organization, request.query_params.get("keyword", ""))
+        schedule = int_param(request, "schedule", None, 1, MAX_OFFSET)
+        queryset = selectors.message_queryset(self.organization, request.query_params.get("keyword", ""), schedule)
         page = self.paginate_queryset(queryset)
         counts = selectors.counts_by_message([m.pk for m in page])
         return self.get_paginated_response(MessageLogSerializer(page, many=True, context={"counts": counts}).data)

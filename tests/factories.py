@@ -22,6 +22,7 @@ from connext.services import user_create
 from devices.models import PairingCode
 from groups.models import Group
 from logs.models import Click, Delivery, Link, Message, Reply
+from schedules.models import Schedule
 from subscribers.models import BlocklistEntry, ImportJob, Subscriber
 
 
@@ -169,6 +170,25 @@ class TemplateFactory(ModelFactory):
     message = "Hi {first|there}"
     groups = _set_many("groups")
     dnc = _set_many("dnc")
+
+
+class ScheduleFactory(ModelFactory):
+    """A recurring daily schedule, due now (`next`); `groups=[...]` takes group rows."""
+
+    class Meta:
+        model = Schedule
+
+    organization = factory.SubFactory(OrganizationFactory)
+    title = factory.Sequence(lambda n: f"Schedule {n}")
+    types = factory.LazyFunction(lambda: ["sms"])
+    message = "Good morning {first|there}"
+    start_date = factory.LazyFunction(lambda: timezone.now().date())
+    start_time = factory.LazyFunction(lambda: timezone.now().time().replace(second=0, microsecond=0))
+    frequency = "days"
+    every = 1
+    next = factory.LazyFunction(timezone.now)
+    timezone = "UTC"  # after the lines above: in the class body the name is the field from here on
+    groups = _set_many("groups")
 
 
 class MessageFactory(ModelFactory):

@@ -17,6 +17,7 @@ ALL = [
     factories.BlocklistEntryFactory,
     factories.ImportJobFactory,
     factories.TemplateFactory,
+    factories.ScheduleFactory,
     factories.MessageFactory,
     factories.DeliveryFactory,
     factories.ConsoleSendFactory,

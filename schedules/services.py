@@ -1,0 +1,83 @@
+"""Writing schedules: every rule checked, `next` computed from the rule (schedules.recurrence)."""
+
+import datetime as dt
+
+from django.utils import timezone
+
+from connext.errors import ApplicationError
+from connext.models import User
+from schedules import recurrence
+from schedules.models import Schedule
+from subscribers.services import groups_for_numbers
+
+RULE_FIELDS = ("start_date", "start_time", "timezone", "frequency", "every", "days")
+CONTENT_FIELDS = ("title", "types", "message", "subject", "media", "ivr", "shorten_links")
+
+
+def schedule_create(*, user: User, data: dict) -> Schedule:
+    org = user.organization
+    schedule = Schedule(organization=org, user=user, timezone=data.pop("timezone", None) or org.timezone)
+    groups = groups_for_numbers(org, data.pop("groups"), field="groups")
+    _assign(schedule, data)
+    schedule.active = True
+    _check_rule(schedule)
+    schedule.next = _first_run(schedule)
+    schedule.save()
+    schedule.groups.set(groups)
+    return schedule
+
+
+def schedule_update(schedule: Schedule, data: dict) -> Schedule:
+    """PATCH: a new rule (or a resume) moves `next` to the rule's first run from now on;
+    `remaining: 0` or `active: 0` leaves nothing next."""
+    rule_changed = any(name in data and data[name] != getattr(schedule, name) for name in RULE_FIELDS)
+    was_active = schedule.active
+    _assign(schedule, data)
+    _check_rule(schedule)
+    if schedule.remaining == 0:
+        if data.get("active") is True:
+            raise ApplicationError("No runs remaining: set remaining to run it again.", field="active")
+        schedule.active = False
+    elif "remaining" in data and "active" not in data and not was_active and schedule.next is None:
+        schedule.active = True  # runs given back to a schedule that had run out
+    if not schedule.active:
+        schedule.next = None
+    elif rule_changed or not was_active or schedule.next is None:
+        schedule.next = _first_run(schedule)
+    schedule.save()
+    return schedule
+
+
+def _assign(schedule: Schedule, data: dict) -> None:
+    for name, value in data.items():
+        if name == "frequency":
+            value = value or ""
+        setattr(schedule, name, value)
+
+
+def _check_rule(schedule: Schedule) -> None:
+    errors = {}
+    if schedule.frequency and schedule.every is None:
+        errors["every"] = "Required with frequency."
+    if not schedule.frequency and schedule.every is not None:
+        errors["every"] = "Only with frequency."
+    if not schedule.frequency and schedule.days is not None:
+        errors["days"] = "Only with frequency."
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise ApplicationError(message, field=field)
+
+
+def _first_run(schedule: Schedule) -> dt.datetime:
+    """The first run from the current minute on: a start at 09:00 given at 09:00:40 still runs."""
+    minute = timezone.now().replace(second=0, microsecond=0)
+    at = recurrence.next_run(schedule.rule, minute - dt.timedelta(microseconds=1))
+    if at is not None:
+        return at
+    if not schedule.frequency:
+        when = f"{schedule.start_date.isoformat()} {schedule.start_time:%H:%M} ({schedule.timezone})"
+        raise ApplicationError(f"The start {when} is in the past.", field="startDate")
+    raise ApplicationError(
+        "The schedule would never run: with this start, frequency and every, no run falls on these weekdays.",
+        field="days",
+    )
