@@ -28,24 +28,31 @@ def schedule_create(*, user: User, data: dict) -> Schedule:
 
 
 def schedule_update(schedule: Schedule, data: dict) -> Schedule:
-    """PATCH: a new rule (or a resume) moves `next` to the rule's first run from now on;
-    `remaining: 0` or `active: 0` leaves nothing next."""
-    rule_changed = any(name in data and data[name] != getattr(schedule, name) for name in RULE_FIELDS)
-    was_active = schedule.active
+    """PATCH: `data` applied, then `next` placed (see `place`)."""
+    before = {name: getattr(schedule, name) for name in (*RULE_FIELDS, "active", "remaining")}
     _assign(schedule, data)
-    _check_rule(schedule)
-    if schedule.remaining == 0:
-        if data.get("active") is True:
-            raise ApplicationError("No runs remaining: set remaining to run it again.", field="active")
-        schedule.active = False
-    elif "remaining" in data and "active" not in data and not was_active and schedule.next is None:
-        schedule.active = True  # runs given back to a schedule that had run out
-    if not schedule.active:
-        schedule.next = None
-    elif rule_changed or not was_active or schedule.next is None:
-        schedule.next = _first_run(schedule)
+    place(schedule, before, resume=data.get("active") is True)
     schedule.save()
     return schedule
+
+
+def place(schedule: Schedule, before: dict, *, resume: bool = False) -> None:
+    """After an edit (API or admin; `before` holds the rule fields, `active` and `remaining` as
+    they were): the rule checked, then `next`. A new rule or a resume moves `next` to the rule's
+    first run from now on; `remaining` 0 or `active` 0 leaves nothing next."""
+    _check_rule(schedule)
+    if schedule.remaining == 0:
+        if resume:
+            raise ApplicationError("No runs remaining: set remaining to run it again.", field="active")
+        schedule.active = False
+    if not schedule.active:
+        schedule.next = None
+    elif (
+        any(getattr(schedule, name) != before[name] for name in RULE_FIELDS)
+        or not before["active"]
+        or schedule.next is None
+    ):
+        schedule.next = _first_run(schedule)
 
 
 def _assign(schedule: Schedule, data: dict) -> None:

@@ -63,6 +63,7 @@ def test_list_has_one_row_per_message_with_counts(api, sent_message):
         "failed": 3,
         "canceled": 0,
         "clicks": 3,
+        "scheduleId": None,
     }
     assert newest["createdAt"].endswith("Z")
     assert response.json()[1]["message"] == "Older" and response.json()[1]["user"] is None
