@@ -10,6 +10,7 @@ from celery import signature
 from django.db import transaction
 
 FAN_OUT = "blasts.fan_out"
+FAN_OUT_MANY = "blasts.fan_out_many"
 DISPATCH = "blasts.dispatch"
 CONSOLE_RECEIPTS = "blasts.deliver_console_receipts"
 
@@ -17,6 +18,20 @@ CONSOLE_RECEIPTS = "blasts.deliver_console_receipts"
 def wake(task: str, *args, **options) -> None:
     """Enqueue `task` now (`options` as for apply_async: countdown, eta)."""
     signature(task, args=args).apply_async(**options)
+
+
+def wake_each_after_commit(task: str, argument_lists: list[list]) -> None:
+    """Enqueue `task` once per argument list after commit, over one broker connection (a tick
+    wakes hundreds at once: a connection from the pool per message costs more than the send)."""
+
+    def enqueue():
+        from connext import celery_app
+
+        with celery_app.producer_or_acquire() as producer:
+            for args in argument_lists:
+                signature(task, args=args).apply_async(producer=producer)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 def wake_after_commit(task: str, *args, times: int = 1) -> None:

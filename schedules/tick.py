@@ -15,17 +15,16 @@ import datetime as dt
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from blasts.compose import scheduled_blasts_create
+from blasts.compose import scheduled_blasts_create, scheduled_blasts_create_from
+from groups.models import Group
 from schedules import recurrence
 from schedules.models import Schedule, rule_of
 
-CLAIMED = (
-    "id", "organization_id", "user_id", "title", "types", "message", "subject", "media", "ivr", "shorten_links",
-    "start_date", "start_time", "timezone", "frequency", "every", "days", "remaining",
-)  # fmt: skip
+RULE = ("id", "start_date", "start_time", "timezone", "frequency", "every", "days", "remaining")
+CONTENT = ("organization_id", "user_id", "types", "message", "subject", "media", "ivr", "shorten_links")
 
 
 def fire_due(now: dt.datetime | None = None) -> int:
@@ -45,37 +44,54 @@ def _fire_batch(now: dt.datetime, size: int) -> int:
             Schedule.objects.filter(active=True, next__lte=now)
             .order_by("next", "id")
             .select_for_update(skip_locked=True, of=("self",))
-            .values(*CLAIMED)[:size]
+            .values(*RULE)[:size]
         )
         if not due:
             return 0
-        groups = defaultdict(list)
-        links = Schedule.groups.through.objects.filter(schedule_id__in=[row["id"] for row in due])
-        for schedule_id, number in links.values_list("schedule_id", "group__number").order_by("group__number"):
-            groups[schedule_id].append(number)
-        scheduled_blasts_create([_run(row, groups[row["id"]]) for row in due])
         advanced = [_advanced(row, now) for row in due]
-        Schedule.objects.bulk_update(advanced, ["next", "remaining", "active", "last_fired_at"])
+        if connection.vendor == "postgresql":
+            _fire_in_one_statement(advanced, now)
+        else:
+            _fire_row_by_row(advanced, now)
     return len(due)
 
 
-def _run(row: dict, group_numbers: list[int]) -> dict:
-    return {
-        "organization_id": row["organization_id"],
-        "user_id": row["user_id"],
-        "schedule_id": row["id"],
-        "types": row["types"],
-        "message": row["message"],
-        "subject": row["subject"],
-        "media": row["media"],
-        "ivr": row["ivr"],
-        "shorten_links": row["shorten_links"],
-        "group_numbers": group_numbers,
-    }
-
-
-def _advanced(row: dict, now: dt.datetime) -> Schedule:
-    """The schedule after this run: one fewer remaining, `next` the first run after now."""
+def _advanced(row: dict, now: dt.datetime) -> tuple:
+    """(id, next, remaining, active) after this run: one fewer remaining, `next` the first run
+    after now (missed runs are not replayed)."""
     remaining = None if row["remaining"] is None else max(row["remaining"] - 1, 0)
     upcoming = None if remaining == 0 else recurrence.next_run(rule_of(row), now)
-    return Schedule(id=row["id"], next=upcoming, remaining=remaining, active=upcoming is not None, last_fired_at=now)
+    return row["id"], upcoming, remaining, upcoming is not None
+
+
+def _fire_in_one_statement(advanced: list[tuple], now: dt.datetime) -> None:
+    """PostgreSQL: the batch advanced (arrays joined by id) and its runs made in one statement."""
+    ids, nexts, remainings, actives = (list(column) for column in zip(*advanced, strict=True))
+    table, links = Schedule._meta.db_table, Schedule.groups.through._meta.db_table
+    group_numbers = (
+        f"(SELECT COALESCE(jsonb_agg(g.number ORDER BY g.number), '[]'::jsonb) FROM {links} l "  # noqa: S608
+        f"JOIN {Group._meta.db_table} g ON g.id = l.group_id WHERE l.schedule_id = s.id)"
+    )
+    scheduled_blasts_create_from(
+        f"UPDATE {table} s SET next = v.next, remaining = v.remaining, active = v.active, last_fired_at = %s "  # noqa: S608
+        "FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::boolean[]) AS v(id, next, remaining, active) "
+        f"WHERE s.id = v.id RETURNING {', '.join(f's.{name}' for name in CONTENT)}, s.id AS schedule_id, "
+        f"{group_numbers} AS group_numbers",
+        [now, ids, nexts, remainings, actives],
+    )
+
+
+def _fire_row_by_row(advanced: list[tuple], now: dt.datetime) -> None:
+    """Elsewhere (SQLite): the runs read, made and the schedules advanced a row at a time."""
+    ids = [pk for pk, *_ in advanced]
+    rows = {row["id"]: row for row in Schedule.objects.filter(id__in=ids).values("id", *CONTENT)}
+    groups = defaultdict(list)
+    links = Schedule.groups.through.objects.filter(schedule_id__in=ids)
+    for schedule_id, number in links.values_list("schedule_id", "group__number").order_by("group__number"):
+        groups[schedule_id].append(number)
+    runs = [
+        {**{name: rows[pk][name] for name in CONTENT}, "schedule_id": pk, "group_numbers": groups[pk]} for pk in ids
+    ]
+    scheduled_blasts_create(runs)
+    for pk, upcoming, remaining, active in advanced:
+        Schedule.objects.filter(pk=pk).update(next=upcoming, remaining=remaining, active=active, last_fired_at=now)
