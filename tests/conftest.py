@@ -145,7 +145,8 @@ def start_worker(monkeypatch, django_db_setup, tmp_path):
         log = tmp_path / f"{'beat' if beat else 'worker'}-{len(processes)}.log"
         loglevel = os.environ.get("TEST_WORKER_LOGLEVEL", "WARNING")
         if beat:
-            command = ["beat", "--schedule", str(tmp_path / "beat-schedule"), "--loglevel", loglevel]
+            # A schedule file each: two beats at once (a test of racing schedulers) share none.
+            command = ["beat", "--schedule", str(tmp_path / f"beat-schedule-{len(processes)}"), "--loglevel", loglevel]
         else:
             command = ["worker", "--pool", "solo", "--queues", queue, "--loglevel", loglevel,
                        "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
