@@ -6,13 +6,14 @@ URLs are. `channel_for(kind, organization)` routes a delivery: the organization'
 (`Organization.routes`, e.g. its own phones) when that provider is set up, else the platform
 default: the first configured provider, in the order below, that sends the kind. The console
 channel takes every kind and needs nothing, so the embedded default sends (to its outbox) with
-nothing configured.
+nothing configured. The device gateway ("device": the organization's own phones, "pool": the
+shared pool) is only ever an organization's choice.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from blasts.channels import console, sendgrid, twilio
+from blasts.channels import console, device, sendgrid, twilio
 from blasts.channels.base import Channel, Outgoing, Result
 from logs.models import Kind
 
@@ -34,6 +35,9 @@ PROVIDERS: dict[str, Provider] = {
         Provider(twilio.NAME, twilio.KINDS, twilio.configured, twilio.build, "blasts.channels.twilio.urls"),
         Provider(sendgrid.NAME, sendgrid.KINDS, sendgrid.configured, sendgrid.build, "blasts.channels.sendgrid.urls"),
         Provider(console.NAME, frozenset(Kind.values), lambda: True, console.ConsoleChannel),
+        # After the console (which takes every kind): phones are never the platform default.
+        Provider(device.OWN, device.KINDS, lambda: True, lambda: device.DeviceChannel(device.OWN, _fallback)),
+        Provider(device.POOL, device.KINDS, lambda: True, lambda: device.DeviceChannel(device.POOL, _fallback)),
     )
 }
 
@@ -51,6 +55,11 @@ def route(kind: str, organization=None) -> str:
         if kind in provider.kinds and provider.configured():
             return provider.name
     raise LookupError(f"No channel sends {kind!r}.")
+
+
+def _fallback() -> Channel:
+    """The platform's own SMS channel, for texts no phone took in time."""
+    return channel_for(Kind.SMS)
 
 
 def channel_for(kind: str, organization=None) -> Channel:
