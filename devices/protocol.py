@@ -174,6 +174,9 @@ class ExternalSendView(ProtocolView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    def get_authenticate_header(self, request):
+        return 'api_key realm="send"'  # the key is in the body; a refused one is a 401 (DRF: 403 without a header)
+
     def post(self, request):
         key = send_key(request.data.get("api_key") if isinstance(request.data, dict) else None)
         data = self.valid(ExternalSendSerializer, request)
