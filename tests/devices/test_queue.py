@@ -180,3 +180,11 @@ def test_an_inactive_device_gets_nothing_and_lets_go(self_managed, phone_of, ext
     assert response.status_code == 200 and response.json()["active"] == 0
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
     assert phone.poll() == []
+
+
+def test_beat_runs_the_devices_sweep(settings):
+    from connext import celery_app
+
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "devices.release_claims")
+    assert entry["schedule"] == settings.DEVICE_SWEEP_INTERVAL
+    assert "devices.release_claims" in celery_app.tasks

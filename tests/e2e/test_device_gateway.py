@@ -88,3 +88,27 @@ def test_with_no_phone_online_the_blast_falls_back_to_the_normal_channel(self_ma
     wait_until(
         lambda: set(Delivery.objects.filter(message_id=message_id).values_list("status", flat=True)) == {"delivered"}
     )
+
+
+def test_a_blast_honours_each_phones_cap_and_delay_and_its_leases(self_managed, api, phone_of, celery_worker):
+    make_people(self_managed, 8, GroupFactory(organization=self_managed, number=1))
+    capped = phone_of(self_managed, name="Capped", daily_cap=3)
+    slow = phone_of(self_managed, name="Slow", min_delay_seconds=60, jitter_seconds=5)
+    message_id = blast(api)
+    wait_until(lambda: held(message_id, 8))
+    kept = capped.poll()
+    assert len(kept) == 3 and capped.poll() == []  # 3 one-segment texts: its cap for today
+    [first] = slow.poll()
+    assert slow.poll() == []  # a minute at least before its next text
+    slow.send_all([first])
+    # The capped phone never reports: past the lease its texts go back, and nobody may take them
+    # today but the slow phone, one per delay.
+    DeviceTask.objects.filter(device=capped.device, state="claimed").update(lease_expires_at=timezone.now())
+    assert queue.release_claims()["released"] == 3
+    assert capped.poll() == []
+    Device.objects.filter(pk=slow.device.pk).update(next_send_at=timezone.now())
+    [second] = slow.poll()
+    assert second["id"] in {t["id"] for t in kept}  # the oldest first: a released text
+    slow.send_all([second])
+    rows = {r["id"]: r["status"] for r in api.get(f"/api/v1/logs/{message_id}").json()}
+    assert Counter(rows.values()) == {"delivered": 2, "queued": 6}
