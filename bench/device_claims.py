@@ -211,6 +211,8 @@ def bare_loop(fleet_id: int, message_id: int, concurrency: int) -> tuple[float, 
     started = time.perf_counter()
     for thread in threads:
         thread.join()
+    with psycopg.connect(url, autocommit=True) as conn:  # done with them: out of the queue the next phase uses
+        conn.execute("UPDATE devices_devicetask SET state = 'reported' WHERE fleet_id = %s", [fleet_id])
     return max(ends) - started, got
 
 
