@@ -35,8 +35,12 @@ DISPATCH_TASK = "blasts.dispatch"  # by name: devices sits below blasts
 
 
 def self_managed(organization: Organization) -> bool:
-    """Whether the organization sends through its own phones (its SMS route is "device")."""
-    return (organization.routes or {}).get("sms") == "device"
+    """Whether the organization sends its texts through its own phones: its SMS route says so
+    ("device"), or it names none and has paired a phone. Otherwise it is API-only."""
+    route = (organization.routes or {}).get("sms")
+    if route is not None:
+        return route == "device"
+    return Device.objects.filter(organization=organization).exists()
 
 
 def pool_organization() -> Organization | None:

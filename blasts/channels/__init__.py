@@ -7,7 +7,8 @@ URLs are. `channel_for(kind, organization)` routes a delivery: the organization'
 default: the first configured provider, in the order below, that sends the kind. The console
 channel takes every kind and needs nothing, so the embedded default sends (to its outbox) with
 nothing configured. The device gateway ("device": the organization's own phones, "pool": the
-shared pool) is only ever an organization's choice.
+shared pool) is only ever an organization's choice; an organization that names no SMS route and
+has paired phones of its own sends its texts through them.
 """
 
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from blasts.channels import console, device, sendgrid, twilio
 from blasts.channels.base import Channel, Outgoing, Result
+from devices.queue import self_managed
 from logs.models import Kind
 
 __all__ = ["PROVIDERS", "Channel", "Outgoing", "Result", "channel_for", "channel_named", "reset_channels"]
@@ -49,6 +51,8 @@ def configured(name: str) -> bool:
 def route(kind: str, organization=None) -> str:
     """The name of the provider that sends `kind` for `organization` (None: the platform default)."""
     chosen = (getattr(organization, "routes", None) or {}).get(kind)
+    if chosen is None and kind == Kind.SMS and organization is not None and self_managed(organization):
+        chosen = device.OWN  # it paired phones of its own and named no other route
     if chosen in PROVIDERS and kind in PROVIDERS[chosen].kinds and PROVIDERS[chosen].configured():
         return chosen
     for provider in PROVIDERS.values():

@@ -12,6 +12,7 @@ from devices import queue
 from devices.models import Device, DeviceTask
 from logs.models import Delivery
 from tests.conftest import SQLITE
+from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
 
@@ -39,21 +40,22 @@ def claimed_by(phone):
 
 
 def test_the_pool_serves_an_api_only_organization(org, pool, phone_of, external_send):
-    own, pooled = phone_of(org), phone_of(pool)
-    ids = send_many(external_send, 3)
-    assert own.poll() == []  # not self-managed: its own phones are not its route
+    pooled = phone_of(pool)
+    ids = send_many(external_send, 3)  # no phone of its own: API-only
     assert sorted(t["id"] for t in pooled.poll()) == sorted(ids)
 
 
 def test_api_only_must_omit_device_id_and_self_managed_must_give_it(org, phone_of, external_send):
-    phone = phone_of(org)
-    response = external_send(device_id=phone.id)
-    assert response.status_code == 400 and response.json()["message"].startswith("device_id:")
-    org.routes = {"sms": "device"}
+    with nothing_written(Delivery):
+        response = external_send(device_id="1")
+        assert response.status_code == 400 and response.json()["message"].startswith("device_id:")
+        phone = phone_of(org)  # a phone of its own: self-managed from now on
+        response = external_send()
+        assert response.status_code == 400 and response.json()["message"].startswith("device_id:")
+    assert external_send(device_id=phone.id).status_code == 202
+    org.routes = {"sms": "twilio"}  # an explicit route other than its phones: API-only again
     org.save()
-    response = external_send()
-    assert response.status_code == 400 and response.json()["message"].startswith("device_id:")
-    assert Delivery.objects.count() == 0
+    assert external_send(device_id=phone.id).status_code == 400
 
 
 @pytest.mark.skipif(SQLITE, reason="SKIP LOCKED claims race on PostgreSQL")
