@@ -184,8 +184,9 @@ def report(device: Device, task_id: int, status: str, error: str = "") -> str:
             task.save(update_fields=["state", "lease_expires_at"])
         code = "device-failed" if status == state.FAILED else ""
         row = (task.pk, now, f"device:{device.pk}", code, error[:500])
-        state.apply_callbacks(status, [row], provider=state.HELD)
-    return Delivery.objects.filter(pk=task_id).values_list("status", flat=True).first()
+        if state.apply_callbacks(status, [row], provider=state.HELD):
+            return status
+    return Delivery.objects.filter(pk=task_id).values_list("status", flat=True).first()  # it was past that
 
 
 def let_go(device: Device) -> int:
