@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from blasts import rendering, wakeups
 from blasts.audience import Audience, Plan, audience_for, channel_where, plan_for
-from blasts.segments import sms_info
 from connext.errors import ApplicationError
 from connext.models import User
 from logs.models import Delivery, Kind, Message
+from logs.segments import sms_info
 from subscribers.models import BlocklistEntry
 
 PRICE_SETTINGS = {Kind.SMS: "PRICE_SMS", Kind.MMS: "PRICE_MMS", Kind.VOICE: "PRICE_VOICE", Kind.EMAIL: "PRICE_EMAIL"}

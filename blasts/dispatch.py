@@ -147,12 +147,13 @@ def send_rows(message: Message, renderer: Renderer, rows: list[dict], lease: Lea
         channel = channel_for(kind, message.organization)
         items = renderer.render(kind_rows, sender=sender_for(kind, message.organization))
         attempts = {row["id"]: row["attempts"] for row in kind_rows}
-        for chunk in _rate_limited(channel, items):
-            held = lease.holding([item.delivery_id for item in chunk])
-            chunk = [item for item in chunk if item.delivery_id in held]
-            if chunk:
-                record_results(message, channel, channel.send_batch(chunk), lease, attempts)
-                lease.let_go(held)
+        for sender, sender_items in channel.routed(items, message.organization):
+            for chunk in _rate_limited(sender, sender_items):
+                held = lease.holding([item.delivery_id for item in chunk])
+                chunk = [item for item in chunk if item.delivery_id in held]
+                if chunk:
+                    record_results(message, sender, sender.send_batch(chunk), lease, attempts)
+                    lease.let_go(held)
     with lease.lock:  # what was claimed but not sent: queued again (or canceled), if still ours
         state.requeue_unsent([(pk, lease.expires_at) for pk in sorted(lease.held)])
 
@@ -160,13 +161,14 @@ def send_rows(message: Message, renderer: Renderer, rows: list[dict], lease: Lea
 def record_results(message: Message, channel, results: list[Result], lease: Lease, attempts: dict[int, int]) -> None:
     """A chunk's results, recorded under the lease's current value (the heartbeat waits meanwhile)."""
     sent = [(r.delivery_id, r.provider_id) for r in results if r.ok]
+    handed_over = [r.delivery_id for r in results if r.held]
     failed, retry, fallback = [], [], []
     now = timezone.now()
     # A provider that asks us to wait (Retry-After: throttling) has not refused the send: the try
     # costs no attempt, for as long as the message is young enough to keep trying.
     patient = now - message.created_at < dt.timedelta(seconds=settings.DELIVERY_RETRY_MAX_SECONDS)
     for r in results:
-        if r.ok:
+        if r.ok or r.held:
             continue
         message_text = r.error_message[:1000]
         attempt = attempts.get(r.delivery_id, 1)
@@ -180,7 +182,7 @@ def record_results(message: Message, channel, results: list[Result], lease: Leas
             if message.voice_fallback and r.refusal == Refusal.NOT_MOBILE:
                 fallback.append(r.delivery_id)
     with lease.lock:
-        _record_batch(message, channel.name, lease.expires_at, sent, failed, retry, fallback)
+        _record_batch(message, channel.name, lease.expires_at, sent, failed, retry, fallback, handed_over)
     channel.after_sent([delivery_id for delivery_id, _ in sent])
     # The provider refused the number because it opted out there (replied STOP to us): our
     # blocklist agrees, as it does when a status callback says so.
@@ -188,8 +190,9 @@ def record_results(message: Message, channel, results: list[Result], lease: Leas
 
 
 @retry_on_conflict()  # the sends are out: losing their record to a deadlock would leave them to the sweeper
-def _record_batch(message: Message, provider: str, lease, sent, failed, retry, fallback) -> None:
+def _record_batch(message: Message, provider: str, lease, sent, failed, retry, fallback, handed_over) -> None:
     with transaction.atomic():
+        state.hold(handed_over, lease=lease)
         state.record_sent(sent, provider=provider, lease=lease)
         state.record_failed(failed, provider=provider, lease=lease)
         state.record_retry(retry, lease=lease)

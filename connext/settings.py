@@ -245,6 +245,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Android gateway devices (devices/queue.py, docs/devices.md) ---------------------
+# A claimed text not reported within the lease goes back to the queue, at most
+# DEVICE_MAX_ATTEMPTS claims; a phone silent for DEVICE_OFFLINE_RELEASE_SECONDS (three missed
+# 15-s heartbeats) loses its claims at once. With no phone able to take it, a text waits
+# DEVICE_FALLBACK_SECONDS, then goes through the organization's normal channel.
+DEVICE_LEASE_SECONDS = env.float("DEVICE_LEASE_SECONDS", default=120.0)
+DEVICE_MAX_ATTEMPTS = env.int("DEVICE_MAX_ATTEMPTS", default=3)
+DEVICE_OFFLINE_RELEASE_SECONDS = env.float("DEVICE_OFFLINE_RELEASE_SECONDS", default=45.0)
+DEVICE_FALLBACK_SECONDS = env.float("DEVICE_FALLBACK_SECONDS", default=120.0)
+DEVICE_TASKS_PER_POLL = env.int("DEVICE_TASKS_PER_POLL", default=10)  # most texts a phone holds at once
+DEVICE_POOL_ORGANIZATION = env("DEVICE_POOL_ORGANIZATION", default="")  # name of the org whose phones are the pool
+DEVICE_SWEEP_INTERVAL = env.float("DEVICE_SWEEP_INTERVAL", default=5.0)  # seconds between devices.release_claims
+CELERY_BEAT_SCHEDULE["release-device-claims"] = {"task": "devices.release_claims", "schedule": DEVICE_SWEEP_INTERVAL}
+
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.APIKeyAuthentication"],

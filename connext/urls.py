@@ -19,6 +19,8 @@ urlpatterns = [
     re_path(r"^api/v1/openapi\.json/?$", views.get_only(SpectacularJSONAPIView.as_view()), name="openapi"),
     re_path(r"^api/docs/?$", views.get_only(SpectacularSwaggerView.as_view(url_name="openapi")), name="api-docs"),
     path("admin/", admin.site.urls),
+    # The Android gateway protocol: paths fixed by the phones in the field (docs/devices.md).
+    path("", include("devices.protocol_urls")),
     path("", include("blasts.public_urls")),
 ]
 

@@ -13,6 +13,9 @@ Every write announces each row it changed, once, as a `connext.changes.DeliveryS
 (in its transaction for in-transaction listeners, after commit for the others): the UPDATE
 returns them (`RETURNING`) when anyone listens. Functions return how many rows changed.
 
+Rows handed to the device queue (`hold`) stay `queued` with provider HELD: the dispatcher, its
+claim and its sweeper leave them to the devices app, whose claims move them on (`claim_held`).
+
 A claim marks rows `sending` with a lease (`lease_expires_at`, the same value
 for the whole claim). Results are recorded only where that lease still holds:
 a dispatcher that outlived its lease (the sweeper has settled its rows) can no
@@ -37,6 +40,9 @@ DELIVERED = Delivery.Status.DELIVERED
 FAILED = Delivery.Status.FAILED
 CANCELED = Delivery.Status.CANCELED
 
+# The provider of a queued row held in the device queue (and of one a device sends).
+HELD = "device"
+
 # What a callback may move a delivery to, from where.
 CALLBACK_PREDECESSORS = {
     SENT: (QUEUED, SENDING),
@@ -58,6 +64,7 @@ def claim(message_id: int, limit: int, lease_seconds: float) -> tuple[list[int],
             Delivery.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(message_id=message_id, status=QUEUED)
             .filter(Q(not_before=None) | Q(not_before__lte=now))
+            .exclude(provider=HELD)
             .order_by("id")
             .values_list(*_CHANGED[:4])[:limit]
         )
@@ -98,6 +105,50 @@ def record_failed(rows: Sequence[tuple[int, str, str]], *, provider: str, lease:
         rows,
         where,
         params,
+    )
+
+
+def hold(ids: Sequence[int], *, lease: dt.datetime) -> int:
+    """Rows a dispatcher handed to the device queue: sending -> queued under provider HELD, which
+    the dispatcher then leaves alone. The hand-over spends none of the delivery's attempts."""
+    now = timezone.now()
+    return _update_with_values(
+        f"status = 'queued', provider = '{HELD}', lease_expires_at = NULL, updated_at = %s, "
+        "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END",
+        [now],
+        [(pk,) for pk in ids],
+        "status = 'sending' AND lease_expires_at = %s",
+        [lease],
+    )
+
+
+def claim_held(rows: Sequence[tuple[int, str]], *, lease: dt.datetime) -> set[int]:
+    """(id, device's provider id) of held rows a device claimed: queued -> sending under `lease`.
+    Returns the ids that moved (a row canceled meanwhile does not). The caller holds the
+    rows' device-queue locks, so no two devices claim one row."""
+    now = timezone.now()
+    if not rows:
+        return set()
+    placeholders = ", ".join(["(%s, %s)"] * len(rows))
+    sql = (
+        "UPDATE logs_delivery SET status = 'sending', provider_id = v.column2, lease_expires_at = %s, "  # noqa: S608
+        f"attempts = attempts + 1, updated_at = %s FROM (VALUES {placeholders}) AS v "
+        f"WHERE logs_delivery.id = v.column1 AND status = 'queued' AND provider = '{HELD}' "
+        f"{_RETURNING}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_adapt(lease), _adapt(now), *(value for row in rows for value in row)])
+        changed = cursor.fetchall()
+    if changed:
+        changes.announce([changes.DeliveryStatusChanged(*row) for row in changed])
+    return {row[0] for row in changed}
+
+
+def release_held(ids: Sequence[int]) -> int:
+    """Held rows no device took in time: back to the dispatcher (still queued), which sends them
+    through the organization's normal channel."""
+    return Delivery.objects.filter(id__in=list(ids), status=QUEUED, provider=HELD).update(
+        provider="", updated_at=timezone.now()
     )
 
 
@@ -298,6 +349,7 @@ def expired_leases(limit: int = 1000) -> list[dict]:
     """Deliveries whose dispatcher stopped (died) while sending them."""
     return list(
         Delivery.objects.filter(status=SENDING, lease_expires_at__lt=timezone.now())
+        .exclude(provider=HELD)  # a device's: the devices app settles its own leases
         .order_by("lease_expires_at")
         .values(
             "id",
@@ -333,8 +385,10 @@ def messages_needing_dispatch(stale_seconds: float, *, live_lease_after: dt.date
     queued rows need not wait for that.)"""
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=stale_seconds)
-    ready = Delivery.objects.filter(message_id=OuterRef("pk"), status=QUEUED).filter(
-        Q(not_before=None) | Q(not_before__lte=cutoff)
+    ready = (
+        Delivery.objects.filter(message_id=OuterRef("pk"), status=QUEUED)
+        .exclude(provider=HELD)
+        .filter(Q(not_before=None) | Q(not_before__lte=cutoff))
     )
     live = Delivery.objects.filter(
         message_id=OuterRef("pk"), status=SENDING, lease_expires_at__gt=live_lease_after or now

@@ -9,6 +9,7 @@ made-up phones are +1415555NNNN, made-up emails sNNN@factory.test.
 """
 
 import datetime
+import secrets
 
 import factory
 from django.utils import timezone
@@ -19,7 +20,8 @@ from blasts.models import ConsoleSend, Template
 from connext import roles
 from connext.models import Organization, User
 from connext.services import user_create
-from devices.models import PairingCode
+from devices.models import Device, PairingCode
+from devices.services import TOKEN_PREFIX, hash_token
 from groups.models import Group
 from logs.models import Click, Delivery, Link, Message, Reply
 from schedules.models import Schedule
@@ -278,3 +280,22 @@ class PairingCodeFactory(ModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     code = factory.Sequence(lambda n: f"FACT{n:04d}")
     expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(minutes=10))
+
+
+class DeviceFactory(ModelFactory):
+    """A paired phone, online (heartbeat just now); its token, never stored, is `.token`."""
+
+    class Meta:
+        model = Device
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Phone {n}")
+    phone_number = factory.Sequence(lambda n: _phone(n + 5000))
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        token = TOKEN_PREFIX + secrets.token_urlsafe(16)
+        device = model_class.objects.create(*args, token_hash=hash_token(token), **kwargs)
+        device.token = token
+        return device

@@ -6,14 +6,17 @@ URLs are. `channel_for(kind, organization)` routes a delivery: the organization'
 (`Organization.routes`, e.g. its own phones) when that provider is set up, else the platform
 default: the first configured provider, in the order below, that sends the kind. The console
 channel takes every kind and needs nothing, so the embedded default sends (to its outbox) with
-nothing configured.
+nothing configured. The device gateway ("device": the organization's own phones, "pool": the
+shared pool) is only ever an organization's choice; an organization that names no SMS route and
+has paired phones of its own sends its texts through them.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from blasts.channels import console, sendgrid, twilio
+from blasts.channels import console, device, sendgrid, twilio
 from blasts.channels.base import Channel, Outgoing, Result
+from devices.queue import self_managed
 from logs.models import Kind
 
 __all__ = ["PROVIDERS", "Channel", "Outgoing", "Result", "channel_for", "channel_named", "reset_channels"]
@@ -34,6 +37,9 @@ PROVIDERS: dict[str, Provider] = {
         Provider(twilio.NAME, twilio.KINDS, twilio.configured, twilio.build, "blasts.channels.twilio.urls"),
         Provider(sendgrid.NAME, sendgrid.KINDS, sendgrid.configured, sendgrid.build, "blasts.channels.sendgrid.urls"),
         Provider(console.NAME, frozenset(Kind.values), lambda: True, console.ConsoleChannel),
+        # After the console (which takes every kind): phones are never the platform default.
+        Provider(device.OWN, device.KINDS, lambda: True, lambda: device.DeviceChannel(device.OWN, _fallback)),
+        Provider(device.POOL, device.KINDS, lambda: True, lambda: device.DeviceChannel(device.POOL, _fallback)),
     )
 }
 
@@ -45,12 +51,19 @@ def configured(name: str) -> bool:
 def route(kind: str, organization=None) -> str:
     """The name of the provider that sends `kind` for `organization` (None: the platform default)."""
     chosen = (getattr(organization, "routes", None) or {}).get(kind)
+    if chosen is None and kind == Kind.SMS and organization is not None and self_managed(organization):
+        chosen = device.OWN  # it paired phones of its own and named no other route
     if chosen in PROVIDERS and kind in PROVIDERS[chosen].kinds and PROVIDERS[chosen].configured():
         return chosen
     for provider in PROVIDERS.values():
         if kind in provider.kinds and provider.configured():
             return provider.name
     raise LookupError(f"No channel sends {kind!r}.")
+
+
+def _fallback() -> Channel:
+    """The platform's own SMS channel, for texts no phone took in time."""
+    return channel_for(Kind.SMS)
 
 
 def channel_for(kind: str, organization=None) -> Channel:

@@ -47,10 +47,16 @@ class Result:
     retry_after: float | None = None  # seconds the provider asked us to wait
     refusal: Refusal | None = None  # a permanent failure the provider explained (see Refusal)
     extra: dict = field(default_factory=dict)
+    # Taken into another queue that sends it later (the device gateway's): it stays queued there.
+    held: bool = False
 
     @classmethod
     def sent(cls, delivery_id: int, provider_id: str) -> "Result":
         return cls(delivery_id, True, provider_id=provider_id)
+
+    @classmethod
+    def handed_over(cls, delivery_id: int) -> "Result":
+        return cls(delivery_id, False, held=True)
 
     @classmethod
     def failed(
@@ -71,6 +77,11 @@ class Channel:
 
     def send_batch(self, items: Sequence[Outgoing]) -> list[Result]:
         raise NotImplementedError
+
+    def routed(self, items: Sequence[Outgoing], organization) -> list[tuple["Channel", list[Outgoing]]]:
+        """Which channel sends which of `items` for `organization`: this one, all of them, unless
+        it gives some to another (the device gateway's texts no phone took in time)."""
+        return [(self, list(items))]
 
     # Whether `lookup` can tell if a send went out (see blasts.sweeper.settle_expired_leases).
     can_lookup: bool = False

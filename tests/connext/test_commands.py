@@ -151,3 +151,19 @@ def test_dev_up_starts_an_exited_process_again_until_it_keeps_exiting(tmp_path):
         children.stop()
     assert runs.read_text() == "xxxx"
     assert logged == ["worker exited with code 0; starting it again"] * 3
+
+
+def test_dev_up_can_add_simulated_phones_to_the_demo_organization(db):
+    from connext.management.commands.quickstart import DEMO_ORG, Children, Command
+
+    org = Organization.objects.create(name=DEMO_ORG)
+    children = Children({}, dict(os.environ), log=print)
+    command = Command()
+    try:
+        command._simulate_devices(children, "http://127.0.0.1:1", 2)
+        argv = children.procs["devices"]
+        assert argv[2:4] == ["simulate_device", "--url"] and argv[argv.index("--count") + 1] == "2"
+    finally:
+        children.stop()
+    org.refresh_from_db()
+    assert org.routes == {"sms": "device"}

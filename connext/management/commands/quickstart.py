@@ -37,6 +37,11 @@ class Children:
     def values(self):
         return self.running.values()
 
+    def start(self, name: str, argv: list[str]) -> None:
+        """One more process, kept running like the others (started once the stack is up)."""
+        self.procs[name], self.restarts[name] = argv, []
+        self.running[name] = subprocess.Popen(argv, env=self.env)
+
     def restart_exited(self) -> None:
         now = time.monotonic()
         for name, child in list(self.running.items()):
@@ -66,8 +71,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--devices", type=int, default=0, metavar="N",
+            help="Also run N simulated Android phones (simulate_device); the demo organization then texts "
+            "through its own phones.",
+        )  # fmt: skip
 
-    def handle(self, *args, host, port, **options):
+    def handle(self, *args, host, port, devices, **options):
         call_command("migrate", verbosity=0, interactive=False)
         password = self._ensure_demo_admin()
         user = User.objects.get(email=DEMO_EMAIL)
@@ -120,12 +130,22 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             self._wait_until_ready(base, children)
+            if devices > 0:
+                self._simulate_devices(children, base, devices)
             self._banner(base, plaintext, password)
             while not stopping:
                 children.restart_exited()
                 time.sleep(0.5)
         finally:
             children.stop()
+
+    def _simulate_devices(self, children: Children, base: str, count: int) -> None:
+        """`count` simulated phones paired with the demo organization, which now texts through them."""
+        Organization.objects.filter(name=DEMO_ORG).update(routes={"sms": "device"})
+        argv = [sys.executable, "manage.py", "simulate_device", "--url", base, "--email", DEMO_EMAIL,
+                "--count", str(count), "--poll", "5", "--name", "Demo phone"]  # fmt: skip
+        children.start("devices", argv)
+        self.stderr.write(f"{count} simulated phone(s) paired with {DEMO_ORG}: its texts go through them.")
 
     def _ensure_demo_admin(self) -> str | None:
         """Create the demo organization and admin on the first run; returns the new password then."""

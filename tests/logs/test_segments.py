@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from blasts.segments import GSM7_BASIC, GSM7_EXTENSION, SmsInfo, is_gsm7, sms_info
+from logs.segments import GSM7_BASIC, GSM7_EXTENSION, SmsInfo, is_gsm7, sms_info
 
 CYRILLIC = "ж"  # outside GSM-7, inside the BMP: one UTF-16 unit
 EMOJI = "😀"  # outside the BMP: a surrogate pair, two UTF-16 units
