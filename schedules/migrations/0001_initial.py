@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('timezone', models.CharField(max_length=64, validators=[connext.models.validate_timezone])),
                 ('frequency', models.CharField(blank=True, choices=[('minutes', 'minutes'), ('hours', 'hours'), ('days', 'days'), ('weeks', 'weeks'), ('months', 'months')], max_length=7)),
                 ('every', models.PositiveIntegerField(blank=True, null=True)),
-                ('days', models.PositiveSmallIntegerField(blank=True, help_text='Weekday bitmap: Sunday 1 ... Saturday 64.', null=True)),
+                ('days', models.PositiveSmallIntegerField(blank=True, help_text='Weekdays: Sunday 1 ... Saturday 64.', null=True)),
                 ('remaining', models.PositiveIntegerField(blank=True, help_text='Runs left; empty: no end.', null=True)),
                 ('active', models.BooleanField(default=True)),
                 ('next', models.DateTimeField(blank=True, help_text='The next run (UTC); empty when none is left.', null=True)),
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('groups', models.ManyToManyField(blank=True, related_name='+', to='groups.group')),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='schedules', to='connext.organization')),
-                ('user', models.ForeignKey(help_text="Who made it: its runs' sender.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(help_text="Its runs' sender.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'ordering': ['next', 'id'],
