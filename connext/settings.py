@@ -186,6 +186,22 @@ PRICE_VOICE = env.float("PRICE_VOICE", default=0.014)
 PRICE_EMAIL = env.float("PRICE_EMAIL", default=0.001)
 PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
 
+# --- Webhooks ------------------------------------------------------------------
+# Webhook work has a queue of its own (run a worker on it: `celery -A connext worker -Q webhooks`),
+# so a slow or dead endpoint never holds up sending or callbacks.
+WEBHOOK_QUEUE = env("WEBHOOK_QUEUE", default="webhooks")
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds before each retry of a failed attempt (Standard Webhooks' / Svix's schedule: about a day).
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=100)  # requests in flight per endpoint
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=30.0)  # a dead dispatcher's rows are free after
+WEBHOOK_DRAIN_SECONDS = env.float("WEBHOOK_DRAIN_SECONDS", default=20.0)  # then a dispatcher lets other endpoints in
+WEBHOOK_SWEEP_INTERVAL = env.float("WEBHOOK_SWEEP_INTERVAL", default=5.0)  # seconds between sweeps (beat)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)  # then finished deliveries are purged
+
 # --- Redis: broker and cache -------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -232,6 +248,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "connext.purge_idempotency_records", "schedule": 3600.0},
     "requeue-stalled-imports": {"task": "subscribers.requeue_stalled_imports", "schedule": 60.0},
     "sweep-deliveries": {"task": "blasts.sweep", "schedule": SWEEP_INTERVAL},
+    "sweep-webhooks": {
+        "task": "webhooks.sweep",
+        "schedule": WEBHOOK_SWEEP_INTERVAL,
+        "options": {"queue": WEBHOOK_QUEUE},
+    },
 }
 
 # --- API ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("devices.urls")),
     path("", include("blasts.urls")),
     path("", include("logs.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

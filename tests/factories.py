@@ -23,6 +23,9 @@ from devices.models import PairingCode
 from groups.models import Group
 from logs.models import Click, Delivery, Link, Message, Reply
 from subscribers.models import BlocklistEntry, ImportJob, Subscriber
+from webhooks import subscriptions
+from webhooks.models import EVENT_TYPES, Endpoint
+from webhooks.signing import new_secret
 
 
 class ModelFactory(factory.django.DjangoModelFactory):
@@ -258,3 +261,24 @@ class PairingCodeFactory(ModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     code = factory.Sequence(lambda n: f"FACT{n:04d}")
     expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(minutes=10))
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+class EndpointFactory(ModelFactory):
+    """An active webhook endpoint for every event type (`url=` the test's receiver)."""
+
+    class Meta:
+        model = Endpoint
+
+    organization = factory.SubFactory(OrganizationFactory)
+    url = "https://127.0.0.1:9/connext"  # refused at once unless a test allows private URLs
+    events = factory.LazyFunction(lambda: list(EVENT_TYPES))
+    secret = factory.LazyFunction(new_secret)
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        super()._after_postgeneration(instance, create, results)
+        if create:
+            subscriptions.changed()  # as the API's writes do

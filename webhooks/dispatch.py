@@ -1,0 +1,261 @@
+"""Dispatchers: an endpoint's outbox rows, claimed in batches and posted with many requests in
+flight, the outcomes recorded; retries on WEBHOOK_RETRY_SCHEDULE; endpoints that answer 410 or
+fail for WEBHOOK_DISABLE_AFTER_SECONDS disabled.
+
+One dispatcher drains an endpoint at a time (the endpoint's drain lease), oldest rows first, at
+most WEBHOOK_CONCURRENCY requests in flight. A batch is at most that many rows, so all of it is
+in flight at once and it ends within the request timeout: its rows' lease (WEBHOOK_LEASE_SECONDS)
+outlives it. A dispatcher killed mid-batch leaves rows whose lease ends soon; the sweeper then
+wakes the endpoint and they are sent again under the same `webhook-id` (at least once: a
+receiver dedupes by it). A drain runs for WEBHOOK_DRAIN_SECONDS at most, then queues itself
+again behind other endpoints' work; an endpoint that fails a whole batch waits for its first
+retry before the next, so a dead endpoint costs one batch per retry period.
+"""
+
+import atexit
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+
+from celery import current_app, signature
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from webhooks import subscriptions
+from webhooks.models import Endpoint, WebhookDelivery
+from webhooks.sender import Outcome, WorkerSender
+from webhooks.signing import Signer
+
+logger = logging.getLogger(__name__)
+
+PENDING = WebhookDelivery.Status.PENDING
+DELIVERED = WebhookDelivery.Status.DELIVERED
+FAILED = WebhookDelivery.Status.FAILED
+DRAIN_TASK = "webhooks.drain"
+# A wake-up further off than this is left to the sweeper (a long countdown sits in a worker's
+# memory and is redelivered after the broker's visibility timeout).
+WAKE_AHEAD_SECONDS = 60.0
+
+_sender = WorkerSender()
+atexit.register(_sender.close)
+
+
+# -- waking ------------------------------------------------------------------------------------
+
+
+WAKE_KEY_PREFIX = "connext-webhook-wake"
+
+
+def _wake_key(endpoint_id: int) -> str:
+    return f"{WAKE_KEY_PREFIX}:{connection.settings_dict['NAME']}:{endpoint_id}"
+
+
+def wake(endpoint_ids, *, countdown: float = 0) -> None:
+    """Queue a drain of each endpoint, unless one is already queued and not yet started (a flag
+    in the cache: thousands of events a second make one task, not thousands). Call after commit."""
+    if countdown and current_app.conf.task_always_eager:
+        return  # eager mode (tests) would run it at once, over and over: the sweeper wakes it when due
+    for endpoint_id in endpoint_ids:
+        if cache.add(_wake_key(endpoint_id), 1, timeout=max(settings.WEBHOOK_LEASE_SECONDS, countdown + 5)):
+            # By name: the task module imports this one.
+            signature(DRAIN_TASK, args=[endpoint_id]).apply_async(countdown=countdown or None,
+                                                                  queue=settings.WEBHOOK_QUEUE)  # fmt: skip
+
+
+# -- draining ----------------------------------------------------------------------------------
+
+
+def drain(endpoint_id: int, *, budget_seconds: float | None = None) -> str:
+    """Send the endpoint's due rows until none is left or time is up. Returns "busy" (another
+    dispatcher holds the endpoint), "more" (time up: queued again), "backoff" (a whole batch
+    failed: woken again at the first retry) or "done". Safe to run twice or to die midway."""
+    budget = settings.WEBHOOK_DRAIN_SECONDS if budget_seconds is None else budget_seconds
+    lease = _take_endpoint(endpoint_id)
+    if lease is None:
+        return "busy"  # its holder drains what the wake-up was for (it checks again before it ends)
+    deadline = time.monotonic() + budget
+    outcome = "done"
+    try:
+        while True:
+            cache.delete(_wake_key(endpoint_id))  # events from now on wake a new drain
+            endpoint = Endpoint.objects.live().filter(pk=endpoint_id, active=True).first()
+            if endpoint is None:
+                break
+            rows = claim(endpoint_id, settings.WEBHOOK_CONCURRENCY)
+            if not rows:
+                break
+            if not send_batch(endpoint, rows):
+                outcome = "backoff"
+                break
+            if time.monotonic() > deadline:
+                outcome = "more"
+                break
+            renewed = _renew_endpoint(endpoint_id, lease)
+            if renewed is None:  # another dispatcher took the endpoint over: it goes on
+                return "busy"
+            lease = renewed
+    finally:
+        Endpoint.objects.filter(pk=endpoint_id, drain_lease_until=lease).update(drain_lease_until=None)
+        cache.delete(_wake_key(endpoint_id))
+    _wake_again(endpoint_id, outcome)
+    return outcome
+
+
+def _wake_again(endpoint_id: int, outcome: str) -> None:
+    if outcome == "backoff":
+        wake([endpoint_id], countdown=min(retry_delays()[0], WAKE_AHEAD_SECONDS))
+    elif outcome == "more":
+        wake([endpoint_id])
+    else:  # rows that came due meanwhile, or the first retry in backoff if it is soon
+        first = (
+            WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=PENDING, endpoint__active=True)
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
+        if first is not None:
+            delay = max(0.0, (first - timezone.now()).total_seconds())
+            if delay <= WAKE_AHEAD_SECONDS:
+                wake([endpoint_id], countdown=delay)
+
+
+def _take_endpoint(endpoint_id: int) -> dt.datetime | None:
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    taken = (
+        Endpoint.objects.filter(pk=endpoint_id, active=True, deleted_at=None)
+        .filter(Q(drain_lease_until=None) | Q(drain_lease_until__lt=now))
+        .update(drain_lease_until=lease)
+    )
+    return lease if taken else None
+
+
+def _renew_endpoint(endpoint_id: int, lease: dt.datetime) -> dt.datetime | None:
+    renewed = timezone.now() + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    if Endpoint.objects.filter(pk=endpoint_id, drain_lease_until=lease).update(drain_lease_until=renewed):
+        return renewed
+    return None
+
+
+def claim(endpoint_id: int, limit: int) -> list[dict]:
+    """Lease up to `limit` due pending rows of the endpoint, oldest first (rows a dead
+    dispatcher held count as free once their lease ended)."""
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    adapt = connection.ops.adapt_datetimefield_value
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE webhooks_delivery SET lease_expires_at = %s WHERE id IN ("  # noqa: S608 (our constants)
+            "SELECT id FROM webhooks_delivery WHERE endpoint_id = %s AND status = 'pending' "
+            "AND next_attempt_at <= %s AND (lease_expires_at IS NULL OR lease_expires_at < %s) "
+            f"ORDER BY id LIMIT %s{lock}) RETURNING id, event_id, payload, attempts",
+            [adapt(lease), endpoint_id, adapt(now), adapt(now), limit],
+        )
+        rows = sorted(cursor.fetchall())
+    return [{"id": r[0], "event_id": r[1], "payload": r[2], "attempts": r[3], "lease": lease} for r in rows]
+
+
+def signer_for(endpoint: Endpoint) -> Signer:
+    secrets = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > timezone.now():
+        secrets.append(endpoint.previous_secret)
+    return Signer(secrets)
+
+
+def send_batch(endpoint: Endpoint, rows: list[dict]) -> bool:
+    """Post the claimed rows and record the outcomes; whether any attempt succeeded."""
+    outcomes = _sender.send(endpoint.url, signer_for(endpoint), [(r["event_id"], r["payload"].encode()) for r in rows])
+    record(endpoint, rows, outcomes)
+    return any(outcome.ok for outcome in outcomes)
+
+
+# -- recording ---------------------------------------------------------------------------------
+
+
+def retry_delays() -> list[float]:
+    return list(settings.WEBHOOK_RETRY_SCHEDULE) or [5.0]
+
+
+def record(endpoint: Endpoint, rows: list[dict], outcomes: list[Outcome]) -> None:
+    """The attempts' outcomes, under each row's lease, in one transaction: a row delivered,
+    pending with its next retry, or failed once the schedule is spent; the endpoint's health."""
+    now = timezone.now()
+    delays = retry_delays()
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for row, outcome in zip(rows, outcomes, strict=True):
+        attempts = row["attempts"] + 1
+        if outcome.ok:
+            key = (DELIVERED, outcome.status_code, "", None)
+        elif attempts > len(delays):
+            key = (FAILED, outcome.status_code, outcome.error[:2000], None)
+        else:
+            key = (PENDING, outcome.status_code, outcome.error[:2000], now + dt.timedelta(seconds=delays[attempts - 1]))
+        groups[(row["lease"], *key)].append(row["id"])
+    with transaction.atomic():
+        for (lease, status, status_code, error, next_at), ids in groups.items():
+            WebhookDelivery.objects.filter(id__in=ids, status=PENDING, lease_expires_at=lease).update(
+                status=status, status_code=status_code, last_error=error, next_attempt_at=next_at,
+                attempts=F("attempts") + 1, lease_expires_at=None, updated_at=now,
+            )  # fmt: skip
+        note_health(endpoint, outcomes, now)
+
+
+def note_health(endpoint: Endpoint, outcomes: list[Outcome], now: dt.datetime) -> None:
+    """A success clears the endpoint's failing streak; a 410 disables it at once; failing
+    continuously for WEBHOOK_DISABLE_AFTER_SECONDS disables it."""
+    if any(outcome.status_code == 410 for outcome in outcomes):
+        disable(endpoint.pk, "The endpoint answered 410 Gone.")
+    elif any(outcome.ok for outcome in outcomes):
+        Endpoint.objects.filter(pk=endpoint.pk).exclude(failing_since=None).update(failing_since=None)
+    elif outcomes:
+        Endpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=now)
+        cutoff = now - dt.timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
+        since = Endpoint.objects.filter(pk=endpoint.pk).values_list("failing_since", flat=True).first()
+        if since is not None and since <= cutoff:
+            hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600
+            disable(endpoint.pk, f"Every attempt failed for {hours:g} h (since {since:%Y-%m-%d %H:%M} UTC).")
+
+
+def disable(endpoint_id: int, reason: str) -> None:
+    if Endpoint.objects.filter(pk=endpoint_id, active=True).update(active=False, disabled_reason=reason[:500]):
+        logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        subscriptions.changed()
+
+
+# -- sweeping ----------------------------------------------------------------------------------
+
+
+def sweep() -> dict:
+    """Wake endpoints with due rows and no live dispatcher (a lost wake-up, a dead worker, a
+    retry come due), and purge finished rows older than WEBHOOK_RETENTION_DAYS."""
+    now = timezone.now()
+    due = WebhookDelivery.objects.filter(endpoint=OuterRef("pk"), status=PENDING, next_attempt_at__lte=now).filter(
+        Q(lease_expires_at=None) | Q(lease_expires_at__lt=now)
+    )
+    endpoint_ids = list(
+        Endpoint.objects.live()
+        .filter(active=True)
+        .filter(Q(drain_lease_until=None) | Q(drain_lease_until__lt=now))
+        .filter(Exists(due))
+        .values_list("id", flat=True)[:1000]
+    )
+    wake(endpoint_ids)
+    return {"woken": len(endpoint_ids), "purged": purge(now)}
+
+
+def purge(now: dt.datetime) -> int:
+    cutoff = now - dt.timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    ids = list(
+        WebhookDelivery.objects.filter(created_at__lt=cutoff)
+        .filter(~Q(status=PENDING) | Q(endpoint__deleted_at__isnull=False))
+        .values_list("id", flat=True)[:10_000]
+    )
+    WebhookDelivery.objects.filter(id__in=ids).delete()
+    gone = Endpoint.objects.exclude(deleted_at=None).filter(deleted_at__lt=cutoff)
+    gone.filter(~Exists(WebhookDelivery.objects.filter(endpoint=OuterRef("pk")))).delete()
+    return len(ids)
