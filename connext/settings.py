@@ -197,7 +197,9 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
 )
 WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=100)  # requests in flight per endpoint
-WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=30.0)  # a dead dispatcher's rows are free after
+# A batch is all in flight at once, so it ends within the timeout: its lease only needs a margin
+# over that, and a dead dispatcher's rows are sent again soon after.
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=WEBHOOK_TIMEOUT_SECONDS + 5)
 WEBHOOK_DRAIN_SECONDS = env.float("WEBHOOK_DRAIN_SECONDS", default=20.0)  # then a dispatcher lets other endpoints in
 WEBHOOK_SWEEP_INTERVAL = env.float("WEBHOOK_SWEEP_INTERVAL", default=5.0)  # seconds between sweeps (beat)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)  # then finished deliveries are purged

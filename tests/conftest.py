@@ -169,6 +169,7 @@ def start_worker(monkeypatch, django_db_setup, tmp_path):
         processes.append(process)
         return Worker(queue=queue, process=process, log=str(log))
 
+    start.queue, start.webhook_queue = queue, webhook_queue
     try:
         yield start
     finally:
