@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 import environ
+from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -233,6 +234,8 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="connext")
+# A worker given no -Q consumes both; production runs one worker per queue (docker-compose.yml).
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(WEBHOOK_QUEUE))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
