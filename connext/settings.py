@@ -9,8 +9,8 @@ import contextlib
 from pathlib import Path
 
 import environ
-from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -1,15 +1,18 @@
-"""Dispatchers: an endpoint's outbox rows, claimed in batches and posted with many requests in
+"""Dispatchers: an endpoint's outbox rows, taken in batches and posted with many requests in
 flight, the outcomes recorded; retries on WEBHOOK_RETRY_SCHEDULE; endpoints that answer 410 or
 fail for WEBHOOK_DISABLE_AFTER_SECONDS disabled.
 
-One dispatcher drains an endpoint at a time (the endpoint's drain lease), oldest rows first, at
-most WEBHOOK_CONCURRENCY requests in flight. A batch is at most that many rows, so all of it is
-in flight at once and it ends within the request timeout: its rows' lease (WEBHOOK_LEASE_SECONDS)
-outlives it. A dispatcher killed mid-batch leaves rows whose lease ends soon; the sweeper then
-wakes the endpoint and they are sent again under the same `webhook-id` (at least once: a
-receiver dedupes by it). A drain runs for WEBHOOK_DRAIN_SECONDS at most, then queues itself
-again behind other endpoints' work; an endpoint that fails a whole batch waits for its first
-retry before the next, so a dead endpoint costs one batch per retry period.
+One dispatcher drains an endpoint at a time: it holds the endpoint's lease (`drain_lease_until`,
+WEBHOOK_LEASE_SECONDS, renewed with every batch it records), which gives per-endpoint
+concurrency (at most WEBHOOK_CONCURRENCY requests in flight) and order (oldest rows first), and
+makes row-level claims unnecessary: a batch is a plain SELECT, and its outcomes are recorded in
+one UPDATE per kind of outcome, only while the lease is still the dispatcher's. A batch starts
+no request so late that it could end after the lease (rows left unsent stay due, with no
+attempt counted). A dispatcher killed mid-batch leaves its lease to end; the sweeper then wakes
+the endpoint and the rows go out again under the same `webhook-id` (at least once: receivers
+dedupe by it). A drain runs for WEBHOOK_DRAIN_SECONDS at most, then queues itself again behind
+other endpoints' work; an endpoint that fails a whole batch waits for its first retry before
+the next, so a dead endpoint costs one batch per retry period.
 """
 
 import atexit
@@ -36,6 +39,10 @@ PENDING = WebhookDelivery.Status.PENDING
 DELIVERED = WebhookDelivery.Status.DELIVERED
 FAILED = WebhookDelivery.Status.FAILED
 DRAIN_TASK = "webhooks.drain"
+# Rows claimed at a time, per request in flight: enough to keep every connection busy while the
+# claim and the record (a few statements each) cost little per event.
+BATCH_PER_CONCURRENCY = 5
+LEASE_MARGIN = 2.0  # seconds a batch's last request ends before its lease does
 # A wake-up further off than this is left to the sweeper (a long countdown sits in a worker's
 # memory and is redelivered after the broker's visibility timeout).
 WAKE_AHEAD_SECONDS = 60.0
@@ -83,23 +90,21 @@ def drain(endpoint_id: int, *, budget_seconds: float | None = None) -> str:
         while True:
             cache.delete(_wake_key(endpoint_id))  # events from now on wake a new drain
             endpoint = Endpoint.objects.live().filter(pk=endpoint_id, active=True).first()
-            if endpoint is None:
-                break
-            rows = claim(endpoint_id, settings.WEBHOOK_CONCURRENCY)
+            rows = due_rows(endpoint_id, settings.WEBHOOK_CONCURRENCY * BATCH_PER_CONCURRENCY) if endpoint else []
             if not rows:
                 break
-            if not send_batch(endpoint, rows):
+            lease, any_ok = send_batch(endpoint, rows, lease)
+            if lease is None:  # the lease ran out and another dispatcher took over: it goes on
+                return "busy"
+            if not any_ok:
                 outcome = "backoff"
                 break
             if time.monotonic() > deadline:
                 outcome = "more"
                 break
-            renewed = _renew_endpoint(endpoint_id, lease)
-            if renewed is None:  # another dispatcher took the endpoint over: it goes on
-                return "busy"
-            lease = renewed
     finally:
-        Endpoint.objects.filter(pk=endpoint_id, drain_lease_until=lease).update(drain_lease_until=None)
+        if lease is not None:
+            Endpoint.objects.filter(pk=endpoint_id, drain_lease_until=lease).update(drain_lease_until=None)
         cache.delete(_wake_key(endpoint_id))
     _wake_again(endpoint_id, outcome)
     return outcome
@@ -135,29 +140,21 @@ def _take_endpoint(endpoint_id: int) -> dt.datetime | None:
 
 
 def _renew_endpoint(endpoint_id: int, lease: dt.datetime) -> dt.datetime | None:
+    """The lease `seconds` from now, if it is still `lease` (ours); else None."""
     renewed = timezone.now() + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     if Endpoint.objects.filter(pk=endpoint_id, drain_lease_until=lease).update(drain_lease_until=renewed):
         return renewed
     return None
 
 
-def claim(endpoint_id: int, limit: int) -> list[dict]:
-    """Lease up to `limit` due pending rows of the endpoint, oldest first (rows a dead
-    dispatcher held count as free once their lease ended)."""
-    now = timezone.now()
-    lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
-    adapt = connection.ops.adapt_datetimefield_value
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE webhooks_delivery SET lease_expires_at = %s WHERE id IN ("  # noqa: S608 (our constants)
-            "SELECT id FROM webhooks_delivery WHERE endpoint_id = %s AND status = 'pending' "
-            "AND next_attempt_at <= %s AND (lease_expires_at IS NULL OR lease_expires_at < %s) "
-            f"ORDER BY id LIMIT %s{lock}) RETURNING id, event_id, payload, attempts",
-            [adapt(lease), endpoint_id, adapt(now), adapt(now), limit],
-        )
-        rows = sorted(cursor.fetchall())
-    return [{"id": r[0], "event_id": r[1], "payload": r[2], "attempts": r[3], "lease": lease} for r in rows]
+def due_rows(endpoint_id: int, limit: int) -> list[dict]:
+    """Up to `limit` due pending rows of the endpoint, oldest first (the partial index of
+    pending rows by endpoint and id)."""
+    return list(
+        WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("id")
+        .values("id", "event_id", "payload", "attempts")[:limit]
+    )
 
 
 def signer_for(endpoint: Endpoint) -> Signer:
@@ -167,11 +164,17 @@ def signer_for(endpoint: Endpoint) -> Signer:
     return Signer(secrets)
 
 
-def send_batch(endpoint: Endpoint, rows: list[dict]) -> bool:
-    """Post the claimed rows and record the outcomes; whether any attempt succeeded."""
-    outcomes = _sender.send(endpoint.url, signer_for(endpoint), [(r["event_id"], r["payload"].encode()) for r in rows])
-    record(endpoint, rows, outcomes)
-    return any(outcome.ok for outcome in outcomes)
+def send_batch(endpoint: Endpoint, rows: list[dict], lease: dt.datetime) -> tuple[dt.datetime | None, bool]:
+    """Post the rows and record the outcomes under the endpoint's lease, renewed; returns the
+    new lease (None: it was lost, nothing recorded) and whether any attempt succeeded."""
+    start_by = time.monotonic() + settings.WEBHOOK_LEASE_SECONDS - settings.WEBHOOK_TIMEOUT_SECONDS - LEASE_MARGIN
+    events = [(r["event_id"], r["payload"].encode()) for r in rows]
+    outcomes = _sender.send(endpoint.url, signer_for(endpoint), events, start_by)
+    with transaction.atomic():
+        lease = _renew_endpoint(endpoint.pk, lease)
+        if lease is not None:
+            record(endpoint, rows, outcomes)
+    return lease, any(outcome is not None and outcome.ok for outcome in outcomes)
 
 
 # -- recording ---------------------------------------------------------------------------------
@@ -181,28 +184,30 @@ def retry_delays() -> list[float]:
     return list(settings.WEBHOOK_RETRY_SCHEDULE) or [5.0]
 
 
-def record(endpoint: Endpoint, rows: list[dict], outcomes: list[Outcome]) -> None:
-    """The attempts' outcomes, under each row's lease, in one transaction: a row delivered,
-    pending with its next retry, or failed once the schedule is spent; the endpoint's health."""
+def record(endpoint: Endpoint, rows: list[dict], outcomes: list[Outcome | None]) -> None:
+    """The attempts' outcomes (None: not attempted, left as it was): a row delivered, pending
+    with its next retry, or failed once the schedule is spent; and the endpoint's health. One
+    UPDATE per kind of outcome. Runs in the caller's transaction."""
     now = timezone.now()
     delays = retry_delays()
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row, outcome in zip(rows, outcomes, strict=True):
         attempts = row["attempts"] + 1
+        if outcome is None:
+            continue
         if outcome.ok:
             key = (DELIVERED, outcome.status_code, "", None)
         elif attempts > len(delays):
             key = (FAILED, outcome.status_code, outcome.error[:2000], None)
         else:
             key = (PENDING, outcome.status_code, outcome.error[:2000], now + dt.timedelta(seconds=delays[attempts - 1]))
-        groups[(row["lease"], *key)].append(row["id"])
-    with transaction.atomic():
-        for (lease, status, status_code, error, next_at), ids in groups.items():
-            WebhookDelivery.objects.filter(id__in=ids, status=PENDING, lease_expires_at=lease).update(
-                status=status, status_code=status_code, last_error=error, next_attempt_at=next_at,
-                attempts=F("attempts") + 1, lease_expires_at=None, updated_at=now,
-            )  # fmt: skip
-        note_health(endpoint, outcomes, now)
+        groups[key].append(row["id"])
+    for (status, status_code, error, next_at), ids in groups.items():
+        WebhookDelivery.objects.filter(id__in=ids, status=PENDING).update(
+            status=status, status_code=status_code, last_error=error, next_attempt_at=next_at,
+            attempts=F("attempts") + 1, updated_at=now,
+        )  # fmt: skip
+    note_health(endpoint, [outcome for outcome in outcomes if outcome is not None], now)
 
 
 def note_health(endpoint: Endpoint, outcomes: list[Outcome], now: dt.datetime) -> None:
@@ -217,8 +222,9 @@ def note_health(endpoint: Endpoint, outcomes: list[Outcome], now: dt.datetime) -
         cutoff = now - dt.timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
         since = Endpoint.objects.filter(pk=endpoint.pk).values_list("failing_since", flat=True).first()
         if since is not None and since <= cutoff:
-            hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600
-            disable(endpoint.pk, f"Every attempt failed for {hours:g} h (since {since:%Y-%m-%d %H:%M} UTC).")
+            window = settings.WEBHOOK_DISABLE_AFTER_SECONDS
+            span = f"{window / 3600:g} h" if window >= 3600 else f"{window:g} s"
+            disable(endpoint.pk, f"Every attempt failed for {span} (since {since:%Y-%m-%d %H:%M:%S} UTC).")
 
 
 def disable(endpoint_id: int, reason: str) -> None:
@@ -234,9 +240,7 @@ def sweep() -> dict:
     """Wake endpoints with due rows and no live dispatcher (a lost wake-up, a dead worker, a
     retry come due), and purge finished rows older than WEBHOOK_RETENTION_DAYS."""
     now = timezone.now()
-    due = WebhookDelivery.objects.filter(endpoint=OuterRef("pk"), status=PENDING, next_attempt_at__lte=now).filter(
-        Q(lease_expires_at=None) | Q(lease_expires_at__lt=now)
-    )
+    due = WebhookDelivery.objects.filter(endpoint=OuterRef("pk"), status=PENDING, next_attempt_at__lte=now)
     endpoint_ids = list(
         Endpoint.objects.live()
         .filter(active=True)

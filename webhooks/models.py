@@ -63,7 +63,8 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"  # every retry of the schedule failed
 
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the indexes below start with it (every index costs each UPDATE).
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     event_type = models.CharField(max_length=40)
     event_id = models.CharField(max_length=40)
     payload = models.TextField()
@@ -71,9 +72,7 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # A dispatcher's claim: the row is its own until then (a dead dispatcher's rows are free after).
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # pending: when it is due
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

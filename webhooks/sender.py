@@ -16,6 +16,7 @@ import ipaddress
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -90,9 +91,17 @@ def new_session(concurrency: int) -> aiohttp.ClientSession:
 
 
 async def post_all(
-    session: aiohttp.ClientSession, url: str, signer: Signer, events: Sequence[tuple[str, bytes]], concurrency: int
-) -> list[Outcome]:
-    """POST each (event id, body) to `url`, `concurrency` at a time; one Outcome each, in order."""
+    session: aiohttp.ClientSession,
+    url: str,
+    signer: Signer,
+    events: Sequence[tuple[str, bytes]],
+    concurrency: int,
+    start_by: float | None = None,
+) -> list[Outcome | None]:
+    """POST each (event id, body) to `url`, `concurrency` at a time; one Outcome each, in order.
+    Once `start_by` (time.monotonic()) is past, no new request starts (each of the
+    `concurrency` workers makes its first anyway): the rest have no outcome (None: not
+    attempted), so that a batch ends within a known time even when the endpoint is slow."""
     refused = refused_host(url)
     if refused:
         return [Outcome(None, refused)] * len(events)
@@ -102,6 +111,8 @@ async def post_all(
     async def worker():  # a few workers draining one iterator: cheaper than a task per event
         for index, (event_id, body) in pending:
             outcomes[index] = await _post(session, url, signer.headers(event_id, body), body)
+            if start_by is not None and time.monotonic() > start_by:
+                return  # the next event stays unsent (None)
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(events)))))
     return outcomes  # type: ignore[return-value]
@@ -133,13 +144,15 @@ class WorkerSender:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    def send(self, url: str, signer: Signer, events: Sequence[tuple[str, bytes]]) -> list[Outcome]:
+    def send(
+        self, url: str, signer: Signer, events: Sequence[tuple[str, bytes]], start_by: float
+    ) -> list[Outcome | None]:
         if not events:
             return []
         with self._lock:
             if self._pid != os.getpid() or self._loop is None:
                 self._loop, self._session, self._pid = asyncio.new_event_loop(), None, os.getpid()
-            return self._loop.run_until_complete(self._send(url, signer, events))
+            return self._loop.run_until_complete(self._send(url, signer, events, start_by))
 
     def close(self) -> None:
         """Close the session and loop (at exit: aiohttp complains of a session left open)."""
@@ -150,10 +163,10 @@ class WorkerSender:
                 self._loop.close()
             self._loop = self._session = None
 
-    async def _send(self, url, signer, events) -> list[Outcome]:
+    async def _send(self, url, signer, events, start_by) -> list[Outcome | None]:
         if self._session is None:  # made inside the loop: a session binds to the running loop
             self._session = new_session(settings.WEBHOOK_CONCURRENCY)
-        return await post_all(self._session, url, signer, events, settings.WEBHOOK_CONCURRENCY)
+        return await post_all(self._session, url, signer, events, settings.WEBHOOK_CONCURRENCY, start_by)
 
 
 def send_now(url: str, signer: Signer, event_id: str, body: bytes) -> Outcome:
