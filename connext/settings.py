@@ -203,7 +203,7 @@ WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=100)  # requests in
 WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=WEBHOOK_TIMEOUT_SECONDS + 5)
 WEBHOOK_DRAIN_SECONDS = env.float("WEBHOOK_DRAIN_SECONDS", default=20.0)  # then a dispatcher lets other endpoints in
 WEBHOOK_SWEEP_INTERVAL = env.float("WEBHOOK_SWEEP_INTERVAL", default=5.0)  # seconds between sweeps (beat)
-WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)  # then finished deliveries are purged
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)  # then deliveries are purged (hourly)
 
 # --- Redis: broker and cache -------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

@@ -80,15 +80,12 @@ class WebhookDelivery(models.Model):
         db_table = "webhooks_delivery"
         verbose_name = "webhook delivery"
         verbose_name_plural = "webhook deliveries"
+        # Few indexes: every event row is inserted inside the transaction of a provider callback.
         indexes = [
-            # The claim: an endpoint's pending rows, oldest first.
+            # The claim (and the sweeper's check for due rows): an endpoint's pending rows, oldest first.
             models.Index(fields=["endpoint", "id"], condition=Q(status="pending"), name="webhook_delivery_claim"),
-            # The sweeper: pending rows that are due.
-            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due"),
             # GET /webhooks/{id}/deliveries, newest first.
             models.Index(fields=["endpoint", "-id"], name="webhook_delivery_list"),
-            # The purge of old rows.
-            models.Index(fields=["created_at"], name="webhook_delivery_created"),
         ]
 
     def __str__(self) -> str:

@@ -12,14 +12,13 @@ import datetime as dt
 import json
 import secrets
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from connext import changes
 from logs.models import Delivery, Message
 from webhooks import subscriptions
-from webhooks.models import WebhookDelivery
 
 MESSAGE_EVENTS = {"sent": "message.sent", "delivered": "message.delivered", "failed": "message.failed"}
 OPT_OUT_REASONS = frozenset({"stop", "bounce", "complaint"})
@@ -61,20 +60,22 @@ def record(batch: tuple) -> None:
         write(events)
 
 
-def write(events: list[tuple[list[int], str, dict]]) -> list[WebhookDelivery]:
-    """Outbox rows for (endpoint ids, event type, data) events, in one INSERT; dispatchers are
-    woken after the commit."""
-    now = timezone.now()
+def write(events: list[tuple[list[int], str, dict]]) -> None:
+    """Outbox rows for (endpoint ids, event type, data) events, in one INSERT (no RETURNING,
+    no model instances: this runs inside callbacks); dispatchers are woken after the commit."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     rows = []
     for endpoint_ids, event_type, data in events:
-        event_id, body = new_event_id(), event_body(event_type, data, now)
-        rows += [
-            WebhookDelivery(endpoint_id=endpoint_id, event_type=event_type, event_id=event_id, payload=body,
-                            next_attempt_at=now)
-            for endpoint_id in endpoint_ids
-        ]  # fmt: skip
-    written = WebhookDelivery.objects.bulk_create(rows)
-    endpoint_ids = sorted({row.endpoint_id for row in rows})
+        event_id, body = new_event_id(), event_body(event_type, data)
+        rows += [(endpoint_id, event_type, event_id, body, now) for endpoint_id in endpoint_ids]
+    values = ", ".join(["(%s, %s, %s, %s, 'pending', 0, '', %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO webhooks_delivery (endpoint_id, event_type, event_id, payload, status, attempts, last_error, "  # noqa: S608
+            f"next_attempt_at, created_at, updated_at) VALUES {values}",
+            [value for row in rows for value in (*row, row[-1], row[-1])],
+        )
+    endpoint_ids = sorted({row[0] for row in rows})
 
     def wake():
         from webhooks import dispatch  # the dispatcher imports this module (event bodies)
@@ -82,7 +83,6 @@ def write(events: list[tuple[list[int], str, dict]]) -> list[WebhookDelivery]:
         dispatch.wake(endpoint_ids)
 
     transaction.on_commit(wake, robust=True)
-    return written
 
 
 def _message_events(subscribed, statuses: list) -> list[tuple[list[int], str, dict]]:

@@ -2,21 +2,22 @@
 asks on every announced change (thousands a second on the callback path), and for almost all
 of them the answer is "nobody listens", which must cost next to nothing.
 
-Each process keeps the map in memory under a version number kept in the cache (Redis): an
-endpoint write bumps the version after its commit, and every process reloads on the next change
-it sees. With a per-process cache (no Redis) the map is also reloaded every MAX_AGE seconds.
+Each process keeps the map in memory under a version kept in Redis (webhooks.store): an
+endpoint write bumps the version, and every process reloads on the next change it sees. Without
+Redis (a per-process cache) the map is also reloaded every MAX_AGE seconds.
 """
 
 import time
 import uuid
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db import connection, transaction
 
+from webhooks import store
 from webhooks.models import Endpoint
 
 MAX_AGE = 5.0
+VERSION_SECONDS = 30 * 24 * 3600.0  # a version nobody bumped for a month starts again
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,10 @@ def _version_key() -> str:
 
 def current() -> dict[int, list[Subscriber]]:
     """organization id -> its active endpoints and their events (empty: nobody subscribes)."""
-    version = cache.get(_version_key())
+    version = store.get(_version_key())
     if version is None:
-        cache.add(_version_key(), uuid.uuid4().hex, timeout=None)
-        version = cache.get(_version_key())
+        store.add(_version_key(), uuid.uuid4().hex, VERSION_SECONDS)
+        version = store.get(_version_key())
     now = time.monotonic()
     if version != _memo["version"] or now - _memo["loaded"] > MAX_AGE:
         _memo.update(map=_load(), version=version, loaded=now)
@@ -63,7 +64,7 @@ def forget() -> None:
 
 
 def _bump() -> None:
-    cache.set(_version_key(), uuid.uuid4().hex, timeout=None)
+    store.put(_version_key(), uuid.uuid4().hex)
 
 
 def _load() -> dict[int, list[Subscriber]]:

@@ -19,3 +19,8 @@ def drain_endpoint(endpoint_id: int) -> str:
 @shared_task(name="webhooks.sweep")
 def sweep_webhooks() -> dict:
     return dispatch.sweep()
+
+
+@shared_task(name="webhooks.purge")
+def purge_deliveries() -> int:
+    return dispatch.purge()
