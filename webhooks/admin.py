@@ -1,18 +1,43 @@
 """Webhook endpoints in the admin (edit url, events, active; the secret never shown) and their
 deliveries (read-only, filterable by status), each org-scoped."""
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
 from connext.admin import OrgScopedAdmin, ReadOnlyAdmin
+from subscribers.fetch import UnsafeURL, check_url
 from webhooks import services, subscriptions
-from webhooks.models import Endpoint, WebhookDelivery
+from webhooks.models import EVENT_TYPES, Endpoint, WebhookDelivery
 from webhooks.signing import new_secret
+
+
+class EndpointForm(forms.ModelForm):
+    """The API's checks of a URL and its events, in the admin too."""
+
+    class Meta:
+        model = Endpoint
+        fields = ["url", "events", "active"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"].strip()
+        try:
+            check_url(url)
+        except UnsafeURL as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return url
+
+    def clean_events(self) -> list:
+        events = self.cleaned_data["events"]
+        if not isinstance(events, list) or not events or any(e not in EVENT_TYPES for e in events):
+            raise forms.ValidationError(f"A list of event types among: {', '.join(EVENT_TYPES)}.")
+        return events
 
 
 @admin.register(Endpoint)
 class EndpointAdmin(OrgScopedAdmin):
+    form = EndpointForm
     list_display = ["id", "url", "active", "disabled_reason", "created_at", "deliveries_link"]
     list_filter = ["active"]
     search_fields = ["url"]

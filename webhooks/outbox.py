@@ -40,16 +40,17 @@ def event_body(event_type: str, data: dict, at: dt.datetime | None = None) -> st
 
 def record(batch: tuple) -> None:
     """The in-transaction listener: the batch's events for subscribed endpoints, written now."""
+    statuses = [c for c in batch if type(c) is changes.DeliveryStatusChanged and c.status in MESSAGE_EVENTS]
+    others = [c for c in batch if type(c) is not changes.DeliveryStatusChanged]
+    if not statuses and not others:
+        return  # a claim's `sending`, a cancel: no event, not even a look at the subscriptions
     subscribed = subscriptions.current()
     if not subscribed:
         return
     events: list[tuple[list[int], str, dict]] = []  # (endpoint ids, type, data)
-    statuses = [c for c in batch if type(c) is changes.DeliveryStatusChanged and c.status in MESSAGE_EVENTS]
     if statuses:
         events += _message_events(subscribed, statuses)
-    for change in batch:
-        if type(change) is changes.DeliveryStatusChanged:
-            continue
+    for change in others:
         event = _other_event(change)
         if event is not None:
             organization_id, event_type, data = event
