@@ -85,13 +85,20 @@ def drain(endpoint_id: int, *, budget_seconds: float | None = None) -> str:
         return "busy"  # its holder drains what the wake-up was for (it checks again before it ends)
     deadline = time.monotonic() + budget
     outcome = "done"
+    after = 0  # the last id sent: the next batch starts there, not at the front of the index again
     try:
         while True:
             store.delete(_wake_key(endpoint_id))  # events from now on wake a new drain
             endpoint = Endpoint.objects.live().filter(pk=endpoint_id, active=True).first()
-            rows = due_rows(endpoint_id, settings.WEBHOOK_CONCURRENCY * BATCH_PER_CONCURRENCY) if endpoint else []
+            rows = (
+                due_rows(endpoint_id, settings.WEBHOOK_CONCURRENCY * BATCH_PER_CONCURRENCY, after) if endpoint else []
+            )
             if not rows:
-                break
+                if after == 0 or endpoint is None:
+                    break
+                after = 0  # one more pass from the front: retries that came due, rows left unsent
+                continue
+            after = rows[-1]["id"]
             lease, any_ok = send_batch(endpoint, rows, lease)
             if lease is None:  # the lease ran out and another dispatcher took over: it goes on
                 return "busy"
@@ -146,11 +153,13 @@ def _renew_endpoint(endpoint_id: int, lease: dt.datetime) -> dt.datetime | None:
     return None
 
 
-def due_rows(endpoint_id: int, limit: int) -> list[dict]:
-    """Up to `limit` due pending rows of the endpoint, oldest first (the partial index of
-    pending rows by endpoint and id)."""
+def due_rows(endpoint_id: int, limit: int, after: int = 0) -> list[dict]:
+    """Up to `limit` due pending rows of the endpoint after id `after`, oldest first (the partial
+    index of pending rows by endpoint and id; starting at `after` skips the entries of rows sent
+    since the last vacuum, which a scan from the front would step over every time)."""
     return list(
         WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=PENDING, next_attempt_at__lte=timezone.now())
+        .filter(id__gt=after)
         .order_by("id")
         .values("id", "event_id", "payload", "attempts")[:limit]
     )

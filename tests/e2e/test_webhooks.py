@@ -12,6 +12,7 @@ from connext import changes
 from logs.models import Delivery
 from subscribers.models import Subscriber
 from tests.conftest import SQLITE
+from tests.e2e.test_blast_pipeline import wait_until
 from tests.factories import EndpointFactory, GroupFactory, SubscriberFactory
 from tests.stubs import run_in_thread
 from tests.stubs.webhook_receiver import PATH, WebhookReceiver
@@ -42,17 +43,6 @@ def receivers(settings):
     yield make
     for server in servers:
         server.__exit__(None, None, None)
-
-
-def wait_until(predicate, timeout: float = 120.0, every: float = 0.1):
-    """Poll `predicate` until true; the timeout is a failure bound for a loaded CI machine, not a figure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not true within {timeout} s")
 
 
 def group_of(org, count: int, number: int = 1):
