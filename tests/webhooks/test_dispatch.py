@@ -2,12 +2,15 @@
 `webhook-id`, giving up, disabling an endpoint, the SSRF guard at connect time, and the
 test/deliveries/retry actions."""
 
+import datetime as dt
 import json
 
 from django.db import transaction
+from django.utils import timezone
 
 from connext import changes
 from tests.factories import EndpointFactory
+from webhooks import dispatch
 from webhooks.models import Endpoint, WebhookDelivery
 
 
@@ -150,3 +153,17 @@ def test_deliveries_are_listed_filtered_and_retried_now(api, org, other_api, sub
     assert retried.json()["status"] == "delivered" and retried.json()["attempts"] == 2
     assert [json.loads(WebhookDelivery.objects.get().payload)] == stub.events
     assert stub.attempts == {row["eventId"]: 2}
+
+
+def test_one_dispatcher_per_endpoint_and_old_deliveries_are_purged(org, settings):
+    endpoint = EndpointFactory(organization=org)
+    announce_import(org, 1)
+    announce_import(org, 2)
+    Endpoint.objects.filter(pk=endpoint.pk).update(drain_lease_until=timezone.now() + dt.timedelta(seconds=30))
+    assert dispatch.drain(endpoint.pk) == "busy"  # another dispatcher holds it: nothing sent twice
+    assert WebhookDelivery.objects.filter(attempts=0).count() == 2
+    old, young = WebhookDelivery.objects.order_by("id")
+    WebhookDelivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=31))
+    settings.WEBHOOK_RETENTION_DAYS = 30
+    assert dispatch.purge() == 1
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [young.pk]
