@@ -1,7 +1,7 @@
 """Ingestion rate of signed Twilio status callbacks (`POST /hooks/twilio/status`) under gunicorn + wrk.
 
     .venv/bin/python bench/callback_ingest.py [--deliveries 40000] [--duration 15] [--connections 16]
-        [--workers 2] [--worker-class gthread] [--threads 4] [--rounds 1]
+        [--workers 2] [--worker-class gthread] [--threads 4] [--rounds 1] [--webhook]
 
 The real app (bench.settings: the app's settings and middleware) under gunicorn, on
 PostgreSQL and Redis, with TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL set for the run. Each
@@ -13,6 +13,9 @@ callbacks are pre-signed with the SDK's RequestValidator, exactly as Twilio post
 deliveries, then `delivered` for the same block, and so on. wrk (a Lua script, one
 slice of the file per wrk thread) posts them round-robin over `--connections`
 keep-alive connections; a warm-up run on a message of its own comes first.
+
+With `--webhook` the bench organization has one webhook endpoint subscribed to the events the
+callbacks make (each callback then writes its outbox row): compare with a run without it.
 
 Reported: callbacks/s and latency percentiles from wrk, non-2xx answers, and what the
 database shows afterwards (deliveries delivered, i.e. callbacks that really changed a
@@ -142,6 +145,25 @@ def drop_previous_runs() -> None:
                 [ORG_NAME],
             )
         Message.objects.filter(organization__name=ORG_NAME).delete()
+
+
+def subscribe_webhook(subscribed: bool) -> None:
+    """With `--webhook`, one endpoint of the bench org wants every callback's event: each writes an
+    outbox row in its transaction (nobody drains them here: the cost measured is the callback's)."""
+    from connext.models import Organization
+    from webhooks import services, subscriptions
+    from webhooks.models import Endpoint
+
+    org = Organization.objects.filter(name=ORG_NAME).order_by("pk").first() or Organization.objects.create(
+        name=ORG_NAME
+    )
+    Endpoint.objects.filter(organization=org).delete()
+    subscriptions.changed()  # every process forgets them
+    if subscribed:
+        services.endpoint_create(organization=org, url="https://127.0.0.1:9/hook", events=EVENTS)
+
+
+EVENTS = ["message.sent", "message.delivered"]
 
 
 def start_gunicorn(port: int, args) -> subprocess.Popen:
@@ -278,6 +300,8 @@ def main() -> int:
     )
     parser.add_argument("--raw", action="store_true", help="also print wrk's own output")
     parser.add_argument("--strict", action="store_true", help="exit 3 when the target is missed")
+    parser.add_argument("--webhook", action="store_true",
+                        help="the bench org has a webhook endpoint for message.sent and message.delivered")  # fmt: skip
     args = parser.parse_args()
     if args.worker_class == "sync":
         args.threads = 0
@@ -301,6 +325,7 @@ def main() -> int:
 
     call_command("migrate", interactive=False, verbosity=0)
     drop_previous_runs()
+    subscribe_webhook(args.webhook)
     workdir = Path(tempfile.mkdtemp(prefix="callback_ingest-"))
     script = workdir / "callbacks.lua"
     script.write_text(LUA)

@@ -72,6 +72,30 @@ class BlocklistChanged:
     blocked: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ImportFinished:
+    """A subscriber import job ended (`status` done or failed) with these counts."""
+
+    organization_id: int
+    import_id: int
+    status: str
+    total: int
+    created: int
+    updated: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFired:
+    """A schedule started a blast (`log_id`, the message) for `recipients` at `fired_at`."""
+
+    organization_id: int
+    schedule_id: int
+    log_id: int
+    fired_at: datetime
+    recipients: int
+
+
 def listen(listener: Listener, *, in_transaction: bool = False) -> None:
     """Call `listener` with each batch of changes announced from now on (see the module doc)."""
     (_in_transaction if in_transaction else _after_commit).append(listener)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -191,6 +192,24 @@ SCHEDULE_TICK_SECONDS = env.float("SCHEDULE_TICK_SECONDS", default=5.0)  # how o
 SCHEDULE_TICK_BATCH = env.int("SCHEDULE_TICK_BATCH", default=2000)  # schedules fired per transaction
 SCHEDULE_FANOUT_TASKS = env.int("SCHEDULE_FANOUT_TASKS", default=16)  # fan-out tasks a tick's batch is split into
 
+# --- Webhooks ------------------------------------------------------------------
+# Webhook work has a queue of its own (run a worker on it: `celery -A connext worker -Q webhooks`),
+# so a slow or dead endpoint never holds up sending or callbacks.
+WEBHOOK_QUEUE = env("WEBHOOK_QUEUE", default="webhooks")
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds before each retry of a failed attempt (Standard Webhooks' / Svix's schedule: about a day).
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=100)  # requests in flight per endpoint
+# A batch is all in flight at once, so it ends within the timeout: its lease only needs a margin
+# over that, and a dead dispatcher's rows are sent again soon after.
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=WEBHOOK_TIMEOUT_SECONDS + 5)
+WEBHOOK_DRAIN_SECONDS = env.float("WEBHOOK_DRAIN_SECONDS", default=20.0)  # then a dispatcher lets other endpoints in
+WEBHOOK_SWEEP_INTERVAL = env.float("WEBHOOK_SWEEP_INTERVAL", default=5.0)  # seconds between sweeps (beat)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)  # then deliveries are purged (hourly)
+
 # --- Redis: broker and cache -------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -220,6 +239,8 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="connext")
+# A worker given no -Q consumes both; production runs one worker per queue (docker-compose.yml).
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(WEBHOOK_QUEUE))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -242,6 +263,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "schedules.tick",
         "schedule": SCHEDULE_TICK_SECONDS,
         "options": {"expires": SCHEDULE_TICK_SECONDS * 2},
+    },
+    "sweep-webhooks": {
+        "task": "webhooks.sweep",
+        "schedule": WEBHOOK_SWEEP_INTERVAL,
+        "options": {"queue": WEBHOOK_QUEUE},
     },
 }
 

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("blasts.urls")),
     path("", include("schedules.urls")),
     path("", include("logs.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

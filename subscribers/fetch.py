@@ -1,4 +1,4 @@
-"""HTTP to URLs a user gave us (import files, notifyUrl), guarded against SSRF.
+"""HTTP to URLs a user gave us (import files, notifyUrl, webhook endpoints), guarded against SSRF.
 
 A URL must be http or https, and every address its host resolves to must be
 public (not private, loopback, link-local, reserved, multicast or unspecified)
@@ -67,7 +67,9 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def _forbidden(address: str) -> bool:
+def forbidden_address(address: str) -> bool:
+    """Whether a connection to this IP address is refused (unless ALLOW_PRIVATE_URLS): not a
+    public unicast address. Webhook deliveries check each address their resolver returns."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
     if isinstance(ip, ipaddress.IPv6Address):
         if any(ip in network for network in _NEVER):
@@ -109,7 +111,7 @@ def resolve(url: str) -> Target:
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise UnsafeURL(f"The host {host!r} does not resolve.")
-    if not settings.ALLOW_PRIVATE_URLS and any(_forbidden(a) for a in addresses):
+    if not settings.ALLOW_PRIVATE_URLS and any(forbidden_address(a) for a in addresses):
         raise UnsafeURL(f"The host {host!r} is a private, loopback, link-local or reserved address.")
     path = parts.path or "/"
     if parts.query:

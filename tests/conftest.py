@@ -24,6 +24,7 @@ from connext import celery_app, roles
 from connext.models import User
 from tests.app_client import AppClient
 from tests.factories import APIKeyFactory, GroupFactory, OrganizationFactory, SubscriberFactory, UserFactory
+from webhooks import subscriptions
 
 
 class ApiClient(APIClient):
@@ -43,6 +44,13 @@ class ApiClient(APIClient):
 
     def delete(self, path, data=None, format="json", **kwargs):
         return super().delete(path, data, format=format, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _no_webhook_subscriptions_of_earlier_tests():
+    """The cached map of webhook subscriptions is per process: an earlier test's endpoints
+    rolled back with it."""
+    subscriptions.forget()
 
 
 @pytest.fixture
@@ -133,13 +141,17 @@ def start_worker(monkeypatch, django_db_setup, tmp_path):
     with `env` added to its environment. Tasks sent during the test go to its queue; call it
     again for a second worker on the same queue. Every worker is stopped after the test."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
+    webhook_queue = f"{queue}-webhooks"  # webhook work has a queue of its own (WEBHOOK_QUEUE)
     monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
+    monkeypatch.setattr(settings, "WEBHOOK_QUEUE", webhook_queue)
     processes: list[subprocess.Popen] = []
 
-    def start(*, beat: bool = False, **extra_env) -> Worker:
-        """A worker; with `beat`, celery beat instead, sending its periodic tasks to that queue."""
+    def start(*, beat: bool = False, queues: str = f"{queue},{webhook_queue}", **extra_env) -> Worker:
+        """A worker of `queues` (default both the test's queue and its webhook queue); with
+        `beat`, celery beat instead, sending its periodic tasks to those queues."""
         # CELERY_QUEUE: the tasks the worker sends itself (fan-out -> dispatch) stay on its queue.
-        env = {**os.environ, "CELERY_QUEUE": queue, **{k: str(v) for k, v in extra_env.items()}}
+        env = {**os.environ, "CELERY_QUEUE": queue, "WEBHOOK_QUEUE": webhook_queue,
+               **{k: str(v) for k, v in extra_env.items()}}  # fmt: skip
         if not SQLITE:
             env["DATABASE_URL"] = _test_database_url()
         log = tmp_path / f"{'beat' if beat else 'worker'}-{len(processes)}.log"
@@ -148,7 +160,7 @@ def start_worker(monkeypatch, django_db_setup, tmp_path):
             # A schedule file each: two beats at once (a test of racing schedulers) share none.
             command = ["beat", "--schedule", str(tmp_path / f"beat-schedule-{len(processes)}"), "--loglevel", loglevel]
         else:
-            command = ["worker", "--pool", "solo", "--queues", queue, "--loglevel", loglevel,
+            command = ["worker", "--pool", "solo", "--queues", queues, "--loglevel", loglevel,
                        "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
         with open(log, "wb") as out:
             process = subprocess.Popen(
@@ -158,6 +170,7 @@ def start_worker(monkeypatch, django_db_setup, tmp_path):
         processes.append(process)
         return Worker(queue=queue, process=process, log=str(log))
 
+    start.queue, start.webhook_queue = queue, webhook_queue
     try:
         yield start
     finally:

@@ -26,6 +26,9 @@ from groups.models import Group
 from logs.models import Click, Delivery, Link, Message, Reply
 from schedules.models import Schedule
 from subscribers.models import BlocklistEntry, ImportJob, Subscriber
+from webhooks import subscriptions
+from webhooks.models import EVENT_TYPES, Endpoint
+from webhooks.signing import new_secret
 
 
 class ModelFactory(factory.django.DjangoModelFactory):
@@ -299,3 +302,24 @@ class DeviceFactory(ModelFactory):
         device = model_class.objects.create(*args, token_hash=hash_token(token), **kwargs)
         device.token = token
         return device
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+class EndpointFactory(ModelFactory):
+    """An active webhook endpoint for every event type (`url=` the test's receiver)."""
+
+    class Meta:
+        model = Endpoint
+
+    organization = factory.SubFactory(OrganizationFactory)
+    url = "https://127.0.0.1:9/connext"  # refused at once unless a test allows private URLs
+    events = factory.LazyFunction(lambda: list(EVENT_TYPES))
+    secret = factory.LazyFunction(new_secret)
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        super()._after_postgeneration(instance, create, results)
+        if create:
+            subscriptions.changed()  # as the API's writes do

@@ -17,6 +17,7 @@ from celery import signature
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from connext import changes
 from connext.models import Organization, User
 from groups.models import Group
 from subscribers.fetch import FetchError, UnsafeURL, fetch, post_json
@@ -155,14 +156,21 @@ def _process(job: ImportJob) -> None:
             _write_chunk(job, writer, progress, chunk)
 
 
+@transaction.atomic
 def _finish(job: ImportJob, status: str, failure: str = "") -> ImportJob | None:
-    """Mark the job ended (once: a second run finds it ended) and drop its payload."""
+    """Mark the job ended (once: a second run finds it ended) and drop its payload; announce it
+    (connext.changes.ImportFinished) in the same transaction."""
     ended = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
         status=status, failure=failure, finished_at=timezone.now(), payload=None
     )
     if not ended:
         return None
-    return ImportJob.objects.defer("payload").get(pk=job.pk)
+    job = ImportJob.objects.defer("payload").get(pk=job.pk)
+    changes.announce([
+        changes.ImportFinished(organization_id=job.organization_id, import_id=job.pk, status=job.status,
+                               total=job.total, created=job.created, updated=job.updated, skipped=job.skipped)
+    ])  # fmt: skip
+    return job
 
 
 # A job still queued this long after it was created lost its task message (a broker

@@ -3,7 +3,7 @@ never lets through IPv6 ranges that lead inside (site-local, local-use NAT64, Te
 
 import pytest
 
-from subscribers.fetch import _forbidden
+from subscribers.fetch import forbidden_address
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ from subscribers.fetch import _forbidden
     ],
 )  # fmt: skip
 def test_private_addresses_in_every_form_are_refused(address):
-    assert _forbidden(address)
+    assert forbidden_address(address)
 
 
 @pytest.mark.parametrize(
@@ -38,4 +38,4 @@ def test_private_addresses_in_every_form_are_refused(address):
     ],
 )  # fmt: skip
 def test_public_addresses_in_every_form_are_allowed(address):
-    assert not _forbidden(address)
+    assert not forbidden_address(address)
