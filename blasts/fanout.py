@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from blasts import wakeups
 from blasts.audience import Audience, channel_where, plan_for
+from connext import changes
 from logs import state
 from logs.models import Message
 
@@ -56,6 +57,11 @@ def fanout(message_id: int) -> int:
         message.recipients = created
         message.fanned_out_at = timezone.now()
         message.save(update_fields=["recipients", "fanned_out_at"])
+        if message.schedule_id is not None:  # a schedule's run: fired now that its audience is known
+            changes.announce(
+                [changes.ScheduleFired(message.organization_id, message.schedule_id, message.pk,
+                                       message.created_at, created)]
+            )  # fmt: skip
         if created and status == state.QUEUED:
             tasks = max(1, min(settings.DISPATCH_TASKS, -(-created // settings.DISPATCH_BATCH_SIZE)))
             wakeups.wake_after_commit(wakeups.DISPATCH, message.pk, times=tasks)

@@ -1,6 +1,7 @@
 """The tick (schedules.tick.fire_due): each due run fired exactly once, as a blast in GET /logs."""
 
 import datetime as dt
+import json
 import threading
 
 import pytest
@@ -11,7 +12,8 @@ from logs.models import Delivery, Message
 from schedules import tick
 from schedules.models import Schedule
 from tests.conftest import SQLITE
-from tests.factories import GroupFactory, ScheduleFactory, SubscriberFactory
+from tests.factories import EndpointFactory, GroupFactory, ScheduleFactory, SubscriberFactory
+from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +200,15 @@ def test_a_tick_skips_what_another_tick_holds(org, group):
     assert outcome["fired"] == 1
     assert Message.objects.filter(schedule=free).count() == 1 and not Message.objects.filter(schedule=held).exists()
     assert tick.fire_due(at(2027, 1, 4, 9, 0, 5)) == 1  # the next tick fires it
+
+
+def test_a_run_is_announced_to_webhooks_once_its_audience_is_known(org, group, run_jobs):
+    EndpointFactory(organization=org, events=["schedule.fired"])
+    schedule = daily(org, group)
+    run_jobs(tick.fire_due, at(2027, 1, 4, 9))
+    run = Message.objects.get(schedule=schedule)
+    [event] = [json.loads(row.payload) for row in WebhookDelivery.objects.filter(event_type="schedule.fired")]
+    assert event["type"] == "schedule.fired"
+    assert event["data"] == {
+        "scheduleId": schedule.pk, "logId": run.pk, "firedAt": event["data"]["firedAt"], "recipients": 1,
+    }  # fmt: skip
