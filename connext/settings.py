@@ -189,7 +189,7 @@ PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
 
 # --- Schedules -------------------------------------------------------------------
 SCHEDULE_TICK_SECONDS = env.float("SCHEDULE_TICK_SECONDS", default=5.0)  # how often beat fires due schedules
-SCHEDULE_TICK_BATCH = env.int("SCHEDULE_TICK_BATCH", default=2000)  # schedules fired per transaction
+SCHEDULE_TICK_BATCH = env.int("SCHEDULE_TICK_BATCH", default=10000)  # schedules fired per transaction
 SCHEDULE_FANOUT_TASKS = env.int("SCHEDULE_FANOUT_TASKS", default=16)  # fan-out tasks a tick's batch is split into
 
 # --- Webhooks ------------------------------------------------------------------

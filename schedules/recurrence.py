@@ -142,11 +142,12 @@ def _next_elapsed(rule: Rule, after: dt.datetime) -> dt.datetime | None:
 
 
 def _calendar_runs(rule: Rule, after: dt.datetime) -> Iterator[dt.datetime]:
-    """Runs of a days/weeks/months rule in order, from about `after` on (a little before it:
-    the caller skips what is not after it). Stops after _SEARCH_LIMIT dates."""
+    """Runs of a days/weeks/months rule in order, from the local day of `after` on (the caller
+    skips those of that day not after it). Stops after _SEARCH_LIMIT dates."""
     zone = rule.zone
-    # The local date of `after`, a day early: a clock change moves local times by hours only.
-    from_date = max(after.astimezone(zone).date() - dt.timedelta(days=1), rule.start_date)
+    # From the local date of `after`: a run on an earlier date is at an earlier wall time, so
+    # (repeated times taken at their first instant, skipped ones at the jump) an earlier instant.
+    from_date = max(after.astimezone(zone).date(), rule.start_date)
     dates = {"days": _day_dates, "weeks": _week_dates, "months": _month_dates}[rule.frequency](rule, from_date)
     for _, date in zip(range(_SEARCH_LIMIT), dates, strict=False):
         if date > LAST_DAY:

@@ -65,19 +65,19 @@ def _advanced(row: dict, now: dt.datetime) -> tuple:
 
 
 def _fire_in_one_statement(advanced: list[tuple], now: dt.datetime) -> None:
-    """PostgreSQL: the batch advanced (arrays joined by id) and its runs made in one statement."""
+    """PostgreSQL: the batch advanced (arrays joined by id) and its runs made in one statement;
+    the groups of the whole batch aggregated once (a hash join, not a subquery per run)."""
     ids, nexts, remainings, actives = (list(column) for column in zip(*advanced, strict=True))
     table, links = Schedule._meta.db_table, Schedule.groups.through._meta.db_table
-    group_numbers = (
-        f"(SELECT COALESCE(jsonb_agg(g.number ORDER BY g.number), '[]'::jsonb) FROM {links} l "  # noqa: S608
-        f"JOIN {Group._meta.db_table} g ON g.id = l.group_id WHERE l.schedule_id = s.id)"
-    )
     scheduled_blasts_create_from(
         f"UPDATE {table} s SET next = v.next, remaining = v.remaining, active = v.active, last_fired_at = %s "  # noqa: S608
         "FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::boolean[]) AS v(id, next, remaining, active) "
+        f"LEFT JOIN (SELECT l.schedule_id, jsonb_agg(g.number ORDER BY g.number) AS numbers FROM {links} l "
+        f"JOIN {Group._meta.db_table} g ON g.id = l.group_id WHERE l.schedule_id = ANY(%s::bigint[]) "
+        "GROUP BY l.schedule_id) AS groups ON groups.schedule_id = v.id "
         f"WHERE s.id = v.id RETURNING {', '.join(f's.{name}' for name in CONTENT)}, s.id AS schedule_id, "
-        f"{group_numbers} AS group_numbers",
-        [now, ids, nexts, remainings, actives],
+        "COALESCE(groups.numbers, '[]'::jsonb) AS group_numbers",
+        [now, ids, nexts, remainings, actives, ids],
     )
 
 
