@@ -111,8 +111,8 @@ class Command(BaseCommand):
                 "INFO",
                 "--concurrency",
                 "2",
-                "--queues",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--queues",  # sending and webhook deliveries: one worker takes both here
+                f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.WEBHOOK_QUEUE}",
             ],
             "beat": [python, "-m", "celery", "-A", "connext", "beat", "--loglevel", "INFO"],
         }
