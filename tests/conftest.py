@@ -24,7 +24,7 @@ from connext import celery_app, roles
 from connext.models import User
 from tests.app_client import AppClient
 from tests.factories import APIKeyFactory, GroupFactory, OrganizationFactory, SubscriberFactory, UserFactory
-from webhooks import subscriptions
+from webhooks import outbox, subscriptions
 
 
 class ApiClient(APIClient):
@@ -48,9 +48,10 @@ class ApiClient(APIClient):
 
 @pytest.fixture(autouse=True)
 def _no_webhook_subscriptions_of_earlier_tests():
-    """The cached map of webhook subscriptions is per process: an earlier test's endpoints
-    rolled back with it."""
+    """The cached map of webhook subscriptions and the remembered message facts are per
+    process: an earlier test's endpoints and messages rolled back with it."""
     subscriptions.forget()
+    outbox.forget()
 
 
 @pytest.fixture

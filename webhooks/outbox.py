@@ -27,6 +27,12 @@ _MESSAGES_REMEMBERED = 20_000
 _messages: dict[int, tuple[int, str]] = {}  # message id -> (organization id, externalId)
 
 
+def forget() -> None:
+    """Drop the remembered message facts (tests: a rolled-back test's message ids are handed out
+    again on SQLite; PostgreSQL never reuses one)."""
+    _messages.clear()
+
+
 def new_event_id() -> str:
     """The event's `webhook-id`: the same for every endpoint and every retry of the event."""
     return "msg_" + secrets.token_urlsafe(18)
