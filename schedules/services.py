@@ -11,7 +11,6 @@ from schedules.models import Schedule
 from subscribers.services import groups_for_numbers
 
 RULE_FIELDS = ("start_date", "start_time", "timezone", "frequency", "every", "days")
-CONTENT_FIELDS = ("title", "types", "message", "subject", "media", "ivr", "shorten_links")
 
 
 def schedule_create(*, user: User, data: dict) -> Schedule:
