@@ -54,17 +54,12 @@ from bench.api_latency import (  # noqa: E402
     stop_gunicorn,
     wait_until_up,
 )
+from bench.dispatch_speed import ensure_audience  # noqa: E402
 
 ORG_NAME = "Connext device bench org"
 EMAIL = "bench-devices@bench.invalid"
 PER_CLAIM = 10
 
-_SUBSCRIBERS_SQL = """
-INSERT INTO subscribers_subscriber
-    (organization_id, first, last, phone, email, address, city, state, zip, enabled, text, created_at, updated_at)
-SELECT %(org)s, 'First' || i, '', '+1415' || lpad(i::text, 7, '0'), '', '', '', '', '', true, true, now(), now()
-FROM generate_series(1, %(count)s) AS i
-"""
 _BARE_CLAIM_SQL = """
 WITH picked AS (
     SELECT delivery_id FROM devices_devicetask
@@ -90,9 +85,7 @@ def prepare(recipients: int, devices: int):
     from connext.services import organization_create, user_create
     from devices.models import Device, DeviceTask
     from devices.services import device_register, pairing_code_create
-    from groups.models import Group
     from logs.models import Message
-    from subscribers.models import Subscriber
 
     call_command("migrate", interactive=False, verbosity=0)
     org = Organization.objects.filter(name=ORG_NAME).order_by("pk").first() or organization_create(name=ORG_NAME)
@@ -102,19 +95,7 @@ def prepare(recipients: int, devices: int):
     DeviceTask.objects.filter(fleet=org).delete()
     Message.objects.filter(organization=org).delete()
     Device.objects.filter(organization=org).delete()
-    if Subscriber.objects.filter(organization=org).count() != recipients:
-        with transaction.atomic():
-            Subscriber.groups.through.objects.filter(subscriber__organization=org).delete()
-            Subscriber.objects.filter(organization=org).delete()
-            Group.objects.filter(organization=org).delete()
-            group = Group.objects.create(organization=org, name="Everyone", number=1)
-            with connection.cursor() as cursor:
-                cursor.execute(_SUBSCRIBERS_SQL, {"org": org.pk, "count": recipients})
-                cursor.execute(
-                    "INSERT INTO subscribers_subscriber_groups (subscriber_id, group_id) "
-                    "SELECT id, %s FROM subscribers_subscriber WHERE organization_id = %s",
-                    [group.pk, org.pk],
-                )
+    ensure_audience(org.pk, recipients)
     phones = []
     for i in range(devices):
         device, token = device_register(code=pairing_code_create(user=user).code, name=f"Bench phone {i + 1}",

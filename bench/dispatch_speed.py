@@ -180,35 +180,44 @@ def prepare(sends: int) -> tuple[int, int]:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
 
     from connext import roles
     from connext.models import Organization, User
     from connext.services import organization_create, user_create
-    from groups.models import Group
-    from subscribers.models import Subscriber
 
     call_command("migrate", interactive=False, verbosity=0)
     org = Organization.objects.filter(name=ORG_NAME).order_by("pk").first() or organization_create(name=ORG_NAME)
     email = "bench-dispatch@bench.invalid"
     user = User.objects.filter(email=email).first() or user_create(organization=org, email=email, role=roles.ORG_ADMIN)
     drop_messages(org.pk)
-    if Subscriber.objects.filter(organization=org).count() != sends:
-        with transaction.atomic():
-            Subscriber.groups.through.objects.filter(subscriber__organization=org).delete()
-            Subscriber.objects.filter(organization=org).delete()
-            Group.objects.filter(organization=org).delete()
-            group = Group.objects.create(organization=org, name="Everyone", number=1)
-            with connection.cursor() as cursor:
-                cursor.execute(_SUBSCRIBERS_SQL, {"org": org.pk, "count": sends})
-                cursor.execute(
-                    "INSERT INTO subscribers_subscriber_groups (subscriber_id, group_id) "
-                    "SELECT id, %s FROM subscribers_subscriber WHERE organization_id = %s",
-                    [group.pk, org.pk],
-                )
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE subscribers_subscriber")
+    ensure_audience(org.pk, sends)
     return org.pk, user.pk
+
+
+def ensure_audience(org_id: int, count: int) -> None:
+    """`count` texting subscribers (phones +1415..., emails), all in group 1, built with SQL
+    unless the organization has that many already."""
+    from django.db import connection, transaction
+
+    from groups.models import Group
+    from subscribers.models import Subscriber
+
+    if Subscriber.objects.filter(organization_id=org_id).count() == count:
+        return
+    with transaction.atomic():
+        Subscriber.groups.through.objects.filter(subscriber__organization_id=org_id).delete()
+        Subscriber.objects.filter(organization_id=org_id).delete()
+        Group.objects.filter(organization_id=org_id).delete()
+        group = Group.objects.create(organization_id=org_id, name="Everyone", number=1)
+        with connection.cursor() as cursor:
+            cursor.execute(_SUBSCRIBERS_SQL, {"org": org_id, "count": count})
+            cursor.execute(
+                "INSERT INTO subscribers_subscriber_groups (subscriber_id, group_id) "
+                "SELECT id, %s FROM subscribers_subscriber WHERE organization_id = %s",
+                [group.pk, org_id],
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE subscribers_subscriber")
 
 
 def new_message(org_id: int, user_id: int, *, fanned_out: bool) -> int:
