@@ -36,9 +36,4 @@ def wake_each_after_commit(task: str, argument_lists: list[list]) -> None:
 
 def wake_after_commit(task: str, *args, times: int = 1) -> None:
     """Enqueue `task` `times` times once the current transaction commits (now, outside one)."""
-
-    def enqueue():
-        for _ in range(times):
-            wake(task, *args)
-
-    transaction.on_commit(enqueue, robust=True)
+    wake_each_after_commit(task, [list(args)] * times)
