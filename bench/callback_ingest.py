@@ -1,7 +1,7 @@
 """Ingestion rate of signed Twilio status callbacks (`POST /hooks/twilio/status`) under gunicorn + wrk.
 
     .venv/bin/python bench/callback_ingest.py [--deliveries 40000] [--duration 15] [--connections 16]
-        [--workers 2] [--worker-class gthread] [--threads 4] [--rounds 1] [--webhook]
+        [--workers 2] [--worker-class gthread] [--threads 4] [--rounds 1] [--webhook | --compare]
 
 The real app (bench.settings: the app's settings and middleware) under gunicorn, on
 PostgreSQL and Redis, with TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL set for the run. Each
@@ -15,7 +15,9 @@ slice of the file per wrk thread) posts them round-robin over `--connections`
 keep-alive connections; a warm-up run on a message of its own comes first.
 
 With `--webhook` the bench organization has one webhook endpoint subscribed to the events the
-callbacks make (each callback then writes its outbox row): compare with a run without it.
+callbacks make (each callback then writes its outbox row): compare with a run without it, or
+use `--compare`, which alternates rounds without and with the endpoint in one gunicorn and
+prints the ratios per pair (on a shared machine both sides of a pair see the same load).
 
 Reported: callbacks/s and latency percentiles from wrk, non-2xx answers, and what the
 database shows afterwards (deliveries delivered, i.e. callbacks that really changed a
@@ -302,6 +304,9 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 3 when the target is missed")
     parser.add_argument("--webhook", action="store_true",
                         help="the bench org has a webhook endpoint for message.sent and message.delivered")  # fmt: skip
+    parser.add_argument("--compare", action="store_true",
+                        help="--rounds pairs in one gunicorn: a round without the endpoint, then one with it; "
+                             "reports the ratio (noise on a shared machine hits both alike)")  # fmt: skip
     args = parser.parse_args()
     if args.worker_class == "sync":
         args.threads = 0
@@ -330,7 +335,8 @@ def main() -> int:
     script = workdir / "callbacks.lua"
     script.write_text(LUA)
     runs = []  # (message id, callbacks file, count)
-    for i in range(args.rounds + 1):  # the first one is the warm-up's
+    measured = 2 * args.rounds if args.compare else args.rounds
+    for i in range(measured + 1):  # the first one is the warm-up's
         size = min(args.deliveries, 5000) if i == 0 else args.deliveries
         message_id = prepare_message(size)
         path = workdir / f"callbacks-{message_id}.tsv"
@@ -343,6 +349,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     results: list[Result] = []
     cpu_ceilings: list[float] = []
+    paired: dict[bool, list[tuple[float, float]]] = {False: [], True: []}  # --compare: (rate, CPU ceiling)
     proc = start_gunicorn(port, args)
     try:
         wait_until_up(proc, f"{base}/healthz")
@@ -351,6 +358,10 @@ def main() -> int:
         for i, (message_id, path, count) in enumerate(runs):
             duration = args.warmup if i == 0 else args.duration
             what = "warm-up" if i == 0 else f"round {i}"
+            if args.compare and i:
+                subscribed = i % 2 == 0
+                subscribe_webhook(subscribed)  # the change notice reaches gunicorn's processes
+                what += " with the endpoint" if subscribed else " without an endpoint"
             print(f"{what}: {count} signed callbacks of message {message_id}, {duration:g} s")
             backends = backend_pids()
             before = cpu_snapshot(proc.pid, backends)
@@ -372,6 +383,8 @@ def main() -> int:
                 print(f"  CPU per callback: gunicorn {per['gunicorn']:.0f} us, PostgreSQL backends "
                       f"{per['postgres']:.0f} us, wrk {per['wrk']:.0f} us: {CORES} cores run out at "
                       f"{cpu_ceilings[-1]:.0f} callbacks/s")  # fmt: skip
+                if args.compare:
+                    paired[i % 2 == 0].append((result.rps, cpu_ceilings[-1]))
                 if args.raw:
                     print(result.raw)
             connections.close_all()
@@ -399,6 +412,12 @@ def main() -> int:
         print("(measured WITHOUT the logs_delivery running-totals trigger: a diagnostic, not the product)")
     print(f"CPU ceiling on {CORES} dedicated cores (gunicorn + PostgreSQL backends + wrk): "
           f"{statistics.median(cpu_ceilings):.0f} callbacks/s")  # fmt: skip
+    if args.compare:
+        for name, index in (("callbacks/s", 0), ("CPU ceiling", 1)):
+            ratios = [w[index] / wo[index] for wo, w in zip(paired[False], paired[True], strict=True)]
+            pairs = ", ".join(f"{r:.0%}" for r in ratios)
+            print(f"with the endpoint / without, {name}, per pair: {pairs}; "
+                  f"median {statistics.median(ratios):.0%} (target >= 80%)")  # fmt: skip
     if total.non_2xx or total.socket_errors:
         print("INVALID RUN: non-2xx answers or socket errors; the figures do not measure success.")
         return 2

@@ -5,6 +5,7 @@ import logging
 import random
 import time
 
+import psycopg
 from django.db import OperationalError, connection
 from psycopg import errors as pg_errors
 
@@ -53,3 +54,26 @@ def without_nul(value):
     if isinstance(value, dict):
         return {without_nul(key): without_nul(item) for key, item in value.items()}
     return value
+
+
+def run_prepared(sql: str, params, read=None, *, prepare: bool | None = True):
+    """Run one statement on the default connection and return `read(cursor)` (None without it).
+
+    On PostgreSQL the statement is bound server-side on a cursor of Django's own connection (the
+    same transaction), so it can run prepared: parsed and planned once per connection, not once
+    per call (Django's client-side-binding cursors never prepare). `prepare=True` prepares it at
+    once (a hot statement), None after psycopg's `prepare_threshold` runs (a statement whose text
+    varies); nothing is prepared when the database OPTIONS turn it off (`prepare_threshold:
+    None`, e.g. behind an old pgbouncer). Errors go through Django's wrapper, which marks the
+    connection. Elsewhere, Django's cursor.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return read(cursor) if read else None
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=prepare if raw.prepare_threshold is not None else False)
+        return read(cursor) if read else None

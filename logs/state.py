@@ -25,12 +25,12 @@ longer write over them.
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-import psycopg
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from connext import changes
+from connext.db import run_prepared
 from logs.models import Delivery, Message
 
 QUEUED = Delivery.Status.QUEUED
@@ -301,21 +301,8 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
         "provider": provider, "provider_id": provider_id, "id": delivery_id,
     }  # fmt: skip
     returning = _returning()
-    sql = _ONE_CALLBACK_SQL[status] + returning
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return _changed(cursor, returning)
-    # Bound server-side and prepared: PostgreSQL parses and plans each of these statements
-    # once per connection, not once per callback (Django's client-side binding cursors
-    # never prepare), unless the database OPTIONS turn prepared statements off
-    # (`prepare_threshold: None`, e.g. behind an old pgbouncer). Errors still go through
-    # Django's wrapper, which marks the connection.
-    connection.ensure_connection()
-    raw = connection.connection
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, params, prepare=raw.prepare_threshold is not None)
-        return _changed(cursor, returning)
+    # Prepared: each of these statements is parsed and planned once per connection, not per callback.
+    return run_prepared(_ONE_CALLBACK_SQL[status] + returning, params, lambda cursor: _changed(cursor, returning))
 
 
 def cancel(message_id: int) -> int:

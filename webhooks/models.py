@@ -63,8 +63,14 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"  # every retry of the schedule failed
 
-    # No index of its own: the indexes below start with it (every index costs each UPDATE).
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    # No index of its own: the indexes below start with it (every index costs each UPDATE). No
+    # database constraint either: its check is a deferred trigger that locks the endpoint's row
+    # (FOR KEY SHARE) at the commit of every callback that writes an event, and concurrent
+    # callbacks sharing that lock turn it into a multixact. An endpoint is only ever deleted by the
+    # purge, WEBHOOK_RETENTION_DAYS after its DELETE hid it, once it has no rows left.
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )
     event_type = models.CharField(max_length=40)
     event_id = models.CharField(max_length=40)
     payload = models.TextField()

@@ -5,7 +5,8 @@ always has its rows. The dispatchers are woken only after the commit.
 
 Cheap when nobody listens: an organization without an endpoint for the event costs a dict
 lookup (see webhooks.subscriptions); a message's organization and externalId are remembered
-per process (they never change).
+per process (they never change). When one does, the change's transaction pays for its INSERT
+and nothing else: the wake-up after the commit is handed to a thread (dispatch.wake_soon).
 """
 
 import datetime as dt
@@ -17,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from connext import changes
+from connext.db import run_prepared
 from logs.models import Delivery, Message
 from webhooks import subscriptions
 
@@ -76,18 +78,18 @@ def write(events: list[tuple[list[int], str, dict]]) -> None:
         event_id, body = new_event_id(), event_body(event_type, data)
         rows += [(endpoint_id, event_type, event_id, body, now) for endpoint_id in endpoint_ids]
     values = ", ".join(["(%s, %s, %s, %s, 'pending', 0, '', %s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO webhooks_delivery (endpoint_id, event_type, event_id, payload, status, attempts, last_error, "  # noqa: S608
-            f"next_attempt_at, created_at, updated_at) VALUES {values}",
-            [value for row in rows for value in (*row, row[-1], row[-1])],
-        )
+    run_prepared(  # a callback's one-row INSERT is the same statement every time: prepared after a few
+        "INSERT INTO webhooks_delivery (endpoint_id, event_type, event_id, payload, status, attempts, last_error, "  # noqa: S608
+        f"next_attempt_at, created_at, updated_at) VALUES {values}",
+        [value for row in rows for value in (*row, row[-1], row[-1])],
+        prepare=None,
+    )
     endpoint_ids = sorted({row[0] for row in rows})
 
     def wake():
         from webhooks import dispatch  # the dispatcher imports this module (event bodies)
 
-        dispatch.wake(endpoint_ids)
+        dispatch.wake_soon(endpoint_ids)
 
     transaction.on_commit(wake, robust=True)
 

@@ -1,7 +1,7 @@
-"""The small shared state of webhooks (the subscriptions' version, the wake-up flags) in Redis,
-through one redis-py client per process: the callback path reads the version on every change
-it announces, and Django's Redis cache builds a new client object per call (~0.3 ms, more than
-the round trip). Without Redis (the embedded mode), Django's cache (per process) stands in."""
+"""The small shared state of webhooks (the subscriptions' version and its change notices, the
+wake-up flags) in Redis, through one redis-py client per process: Django's Redis cache builds a
+new client object per call (~0.3 ms, more than the round trip). Without Redis (the embedded
+mode), Django's cache (per process) stands in, and there are no notices."""
 
 import os
 
@@ -28,12 +28,31 @@ def get(key: str) -> str | None:
     return value.decode() if value is not None else None
 
 
-def put(key: str, value: str) -> None:
+def put(key: str, value: str, *, notify: str | None = None) -> None:
+    """Set `key`; with `notify`, also publish `value` on that channel (in the same round trip)."""
     client = _redis()
     if client is None:
         cache.set(key, value, timeout=None)
-    else:
+    elif notify is None:
         client.set(key, value)
+    else:
+        client.pipeline(transaction=False).set(key, value).publish(notify, value).execute()
+
+
+def listen_available() -> bool:
+    """Whether change notices can be heard (Redis is configured)."""
+    return bool(settings.REDIS_URL)
+
+
+def listen(channel: str):
+    """A subscription to `channel` on a connection of its own (a PubSub), or None without Redis."""
+    client = _redis()
+    if client is None:
+        return None
+    # Its own client: health checks (a PING when idle) notice a connection that died quietly.
+    pubsub = redis.Redis.from_url(settings.REDIS_URL, health_check_interval=10).pubsub()
+    pubsub.subscribe(channel)
+    return pubsub
 
 
 def add(key: str, value: str, seconds: float) -> bool:
