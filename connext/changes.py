@@ -12,6 +12,13 @@ UPDATE ... RETURNING wrote it, a click, a reply, a blocklist entry). Two kinds o
 A listener gets a tuple of changes (a batch: one UPDATE's rows) and must not raise for one it
 does not care about. With no listener, announcing costs a length check: the callback and
 dispatch paths announce thousands of changes a second.
+
+The busiest change, one status callback, is one statement in autocommit: no transaction to
+write in beside it, and opening one costs two round trips. An in-transaction listener may
+therefore also give `statement=`: the SQL of a data-modifying CTE that writes, inside the very
+statement that moves deliveries to a status, what the listener would write for them (see
+`statement_for`). That statement stays one round trip and one commit, and the listener is not
+called for its batch; its `written=` function is, to do what needs no transaction (waking).
 """
 
 from collections.abc import Callable, Sequence
@@ -21,9 +28,28 @@ from datetime import datetime
 from django.db import transaction
 
 Listener = Callable[[tuple], None]
+StatementSql = Callable[[str], str | None]
 
 _in_transaction: list[Listener] = []
 _after_commit: list[Listener] = []
+_statement_parts: dict[Listener, tuple[StatementSql, Listener]] = {}  # listener -> (sql, written)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What the in-transaction listeners add to a statement that moves deliveries to a status:
+    `ctes` (to append after the statement's own `WITH changed AS (UPDATE ... RETURNING ...)`),
+    the listeners they stand for (`handled`: announce skips them), their `written` functions
+    (announce calls them instead), and whether another listener must still write beside the
+    statement (`needs_transaction`: then it has to run in one)."""
+
+    ctes: tuple[str, ...] = ()
+    handled: frozenset = frozenset()
+    written: tuple[Listener, ...] = ()
+    needs_transaction: bool = False
+
+
+NO_STATEMENT = Statement()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +122,31 @@ class ScheduleFired:
     recipients: int
 
 
-def listen(listener: Listener, *, in_transaction: bool = False) -> None:
-    """Call `listener` with each batch of changes announced from now on (see the module doc)."""
+def listen(
+    listener: Listener,
+    *,
+    in_transaction: bool = False,
+    statement: StatementSql | None = None,
+    written: Listener | None = None,
+) -> None:
+    """Call `listener` with each batch of changes announced from now on (see the module doc).
+
+    `statement(status)` (in-transaction listeners only) returns the text of one or more CTEs,
+    separated by commas, that write what the listener would for deliveries just moved to
+    `status`: they read the moved rows from the CTE `changed` (columns id, message_id, channel,
+    recipient, status, provider, provider_id, error_code, error_message) and may use the
+    statement's parameter `%(now)s`; or None when the listener would write nothing for them."""
     (_in_transaction if in_transaction else _after_commit).append(listener)
+    if statement is not None:
+        assert in_transaction, "only an in-transaction listener writes in the statement"
+        _statement_parts[listener] = (statement, written or (lambda batch: None))
 
 
 def unlisten(listener: Listener) -> None:
     for listeners in (_in_transaction, _after_commit):
         if listener in listeners:
             listeners.remove(listener)
+    _statement_parts.pop(listener, None)
 
 
 def listening() -> bool:
@@ -112,14 +154,39 @@ def listening() -> bool:
     return bool(_in_transaction or _after_commit)
 
 
-def announce(changes: Sequence) -> None:
+def statement_for(status: str) -> Statement:
+    """The listeners' part of a statement that moves deliveries to `status` (PostgreSQL)."""
+    if not _statement_parts:
+        return Statement(needs_transaction=bool(_in_transaction))
+    ctes, handled, written = [], [], []
+    for listener, (sql, wrote) in _statement_parts.items():
+        text = sql(status)
+        handled.append(listener)  # with None, it has nothing to write for this status
+        if text:
+            ctes.append(text)
+            written.append(wrote)
+    needs_transaction = any(listener not in handled for listener in _in_transaction)
+    return Statement(tuple(ctes), frozenset(handled), tuple(written), needs_transaction)
+
+
+def without_statement() -> Statement:
+    """For a statement that takes no CTE (SQLite, a batch): every in-transaction listener is
+    called, so the statement needs a transaction when any listens."""
+    return Statement(needs_transaction=bool(_in_transaction))
+
+
+def announce(changes: Sequence, statement: Statement = NO_STATEMENT) -> None:
     """Tell the listeners about `changes`, made in the current transaction (or just committed,
-    outside one)."""
+    outside one); `statement`: what the statement that made them already wrote (its listeners
+    are not called, their `written` functions are)."""
     if not changes or not (_in_transaction or _after_commit):
         return
     batch = tuple(changes)
     for listener in tuple(_in_transaction):
-        listener(batch)
+        if listener not in statement.handled:
+            listener(batch)
+    for written in statement.written:
+        written(batch)
     if _after_commit:
         # robust: one failing listener is logged, and neither the others nor the caller fail.
         for listener in tuple(_after_commit):

@@ -191,14 +191,25 @@ def _returning() -> str:
     return _RETURNING if changes.listening() else ""
 
 
-def _changed(cursor, returning: str) -> int:
-    """How many rows the statement changed, announcing them when it returned them."""
+def _changed(cursor, returning: str, statement: changes.Statement = changes.NO_STATEMENT) -> int:
+    """How many rows the statement changed, announcing them when it returned them (`statement`:
+    what the listeners' CTEs in it already wrote)."""
     if not returning:
         return max(cursor.rowcount, 0)
     rows = cursor.fetchall()
     if rows:
-        changes.announce([changes.DeliveryStatusChanged(*row) for row in rows])
+        changes.announce([changes.DeliveryStatusChanged(*row) for row in rows], statement)
     return len(rows)
+
+
+def _atomic_if(statement: changes.Statement, run):
+    """run() in a transaction when a listener must write beside the statement and none is open
+    (in autocommit, the statement would commit before the listener writes); else as it is (a
+    savepoint inside an open transaction would cost two round trips for nothing)."""
+    if statement.needs_transaction and not connection.in_atomic_block:
+        with transaction.atomic():
+            return run()
+    return run()
 
 
 def _update_with_values(set_sql: str, set_params: list, rows: Sequence[tuple], where_sql: str, where_params) -> int:
@@ -212,9 +223,13 @@ def _update_with_values(set_sql: str, set_params: list, rows: Sequence[tuple], w
         f"UPDATE logs_delivery SET {set_sql} FROM (VALUES {placeholders}) AS v "  # noqa: S608 (no user text)
         f"WHERE logs_delivery.id = v.column1 AND logs_delivery.{where_sql}{returning}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*map(_adapt, set_params), *flat, *map(_adapt, where_params)])
-        return _changed(cursor, returning)
+
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*map(_adapt, set_params), *flat, *map(_adapt, where_params)])
+            return _changed(cursor, returning)
+
+    return _atomic_if(changes.without_statement(), run)
 
 
 def _adapt(value):
@@ -300,9 +315,21 @@ def _apply_one_callback(status: str, row: tuple, provider: str) -> int:
         "now": _adapt(timezone.now()), "at": _adapt(at), "code": code, "text": text,
         "provider": provider, "provider_id": provider_id, "id": delivery_id,
     }  # fmt: skip
-    returning = _returning()
     # Prepared: each of these statements is parsed and planned once per connection, not per callback.
-    return run_prepared(_ONE_CALLBACK_SQL[status] + returning, params, lambda cursor: _changed(cursor, returning))
+    if not changes.listening():
+        return run_prepared(_ONE_CALLBACK_SQL[status], params, lambda cursor: max(cursor.rowcount, 0))
+    # In autocommit (a status callback's usual case) the listeners' writes go in the statement
+    # itself, as CTEs after the UPDATE: still one round trip and one commit, and atomic.
+    statement = changes.statement_for(status) if connection.vendor == "postgresql" else changes.without_statement()
+    sql = _ONE_CALLBACK_SQL[status] + _RETURNING
+    if statement.ctes:  # our constants and the listeners' CTEs: no request text
+        ctes, columns = ", ".join(statement.ctes), ", ".join(_CHANGED)
+        sql = f"WITH changed AS ({sql}), {ctes} SELECT {columns} FROM changed"  # noqa: S608
+
+    def read(cursor):
+        return _changed(cursor, _RETURNING, statement)
+
+    return _atomic_if(statement, lambda: run_prepared(sql, params, read))
 
 
 def cancel(message_id: int) -> int:

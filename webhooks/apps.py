@@ -8,5 +8,6 @@ class WebhooksConfig(AppConfig):
         from connext import changes
         from webhooks import outbox, tasks  # noqa: F401 (registers the tasks)
 
-        # In the transaction of each change: its event rows are written with it, or not at all.
-        changes.listen(outbox.record, in_transaction=True)
+        # In the transaction of each change: its event rows are written with it, or not at all (a
+        # status callback's, in its very statement).
+        changes.listen(outbox.record, in_transaction=True, statement=outbox.status_sql, written=outbox.status_written)

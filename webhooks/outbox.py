@@ -84,14 +84,71 @@ def write(events: list[tuple[list[int], str, dict]]) -> None:
         [value for row in rows for value in (*row, row[-1], row[-1])],
         prepare=None,
     )
-    endpoint_ids = sorted({row[0] for row in rows})
+    _wake_after_commit({row[0] for row in rows})
 
+
+def _wake_after_commit(endpoint_ids: set[int]) -> None:
     def wake():
         from webhooks import dispatch  # the dispatcher imports this module (event bodies)
 
-        dispatch.wake_soon(endpoint_ids)
+        dispatch.wake_soon(sorted(endpoint_ids))
 
     transaction.on_commit(wake, robust=True)
+
+
+# -- in the statement: a status callback's events -------------------------------------------------
+
+
+def status_sql(status: str) -> str | None:
+    """The CTEs that write the outbox rows of deliveries moved to `status`, inside the statement
+    that moves them (see connext.changes.listen): None when the status makes no event or no
+    endpoint anywhere wants it. The endpoints are joined in SQL, so the statement writes exactly
+    the rows `record` would, bodies of the same shape (`_message_data`), under a new event id per
+    delivery shared by all its endpoints."""
+    event_type = MESSAGE_EVENTS.get(status)
+    if event_type is None or not subscriptions.any_wants(event_type):
+        return None
+    return _STATUS_SQL[event_type]
+
+
+def status_written(batch: tuple) -> None:
+    """After status_sql's rows were written: the dispatchers of the endpoints that got them,
+    woken after the commit (from the cached map: one it misses is woken by the sweep)."""
+    subscribed = subscriptions.current()
+    statuses = [c for c in batch if type(c) is changes.DeliveryStatusChanged and c.status in MESSAGE_EVENTS]
+    known = _message_facts({c.message_id for c in statuses})
+    endpoint_ids: set[int] = set()
+    for change in statuses:
+        organization_id = known.get(change.message_id, (None, ""))[0]
+        endpoint_ids.update(subscriptions.wanted(subscribed, organization_id, MESSAGE_EVENTS[change.status]))
+    if endpoint_ids:
+        _wake_after_commit(endpoint_ids)
+
+
+def _status_event_sql(event_type: str) -> str:
+    error = "CASE WHEN c.status = 'failed' THEN json_build_object('code', c.error_code, 'message', c.error_message) END"
+    data = (
+        "json_build_object('logId', c.message_id, 'deliveryId', c.id, 'externalId', NULLIF(m.external_id, ''), "
+        "'recipient', c.recipient, 'channel', c.channel, 'status', c.status, 'provider', c.provider, "
+        f"'providerId', c.provider_id, 'error', {error})"
+    )
+    timestamp = """to_char(%(now)s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    body = f"json_build_object('type', '{event_type}', 'timestamp', {timestamp}, 'data', {data})::text"
+    # Our constants only (the event type is one of MESSAGE_EVENTS'), no request text.
+    return (
+        # Volatile, so computed once per changed row: one event id for all of its endpoints.
+        "outbox_events AS (SELECT c.*, 'msg_' || replace(gen_random_uuid()::text, '-', '') AS event_id "  # noqa: S608
+        "FROM changed c), "
+        "outbox AS (INSERT INTO webhooks_delivery (endpoint_id, event_type, event_id, payload, status, attempts, "
+        "last_error, next_attempt_at, created_at, updated_at) "
+        f"SELECT e.id, '{event_type}', c.event_id, {body}, 'pending', 0, '', %(now)s, %(now)s, %(now)s "
+        "FROM outbox_events c JOIN logs_message m ON m.id = c.message_id "
+        "JOIN webhooks_endpoint e ON e.organization_id = m.organization_id "
+        f"WHERE e.active AND e.deleted_at IS NULL AND e.events ? '{event_type}' ORDER BY c.id, e.id)"
+    )
+
+
+_STATUS_SQL = {event_type: _status_event_sql(event_type) for event_type in MESSAGE_EVENTS.values()}
 
 
 def _message_events(subscribed, statuses: list) -> list[tuple[list[int], str, dict]]:

@@ -37,7 +37,7 @@ class Subscriber:
     events: frozenset[str]
 
 
-_memo: dict = {"version": None, "loaded": 0.0, "map": {}}
+_memo: dict = {"version": None, "loaded": 0.0, "map": {}, "types": frozenset()}  # types: wanted by anyone
 # The change-notice listener of this process: `notices` counts what it heard (a notice, a
 # (re)subscription, a lost connection), `live` is whether it is subscribed now.
 _listener: dict = {"pid": None, "live": False, "notices": 0}
@@ -53,12 +53,18 @@ def current() -> dict[int, list[Subscriber]]:
     if _listening():
         version = ("notices", _listener["notices"])  # read before the load: a notice during it reloads
         if version != _memo["version"] or now - _memo["loaded"] > LISTENING_MAX_AGE:
-            _memo.update(map=_load(), version=version, loaded=now)
+            _memo.update(_load(), version=version, loaded=now)
         return _memo["map"]
     version = _stored_version()
     if version is None or version != _memo["version"] or now - _memo["loaded"] > MAX_AGE:
-        _memo.update(map=_load(), version=version, loaded=now)
+        _memo.update(_load(), version=version, loaded=now)
     return _memo["map"]
+
+
+def any_wants(event_type: str) -> bool:
+    """Whether some active endpoint, of any organization, wants `event_type`."""
+    current()
+    return event_type in _memo["types"]
 
 
 def wanted(subscriptions: dict[int, list[Subscriber]], organization_id, event_type: str) -> list[int]:
@@ -76,7 +82,7 @@ def changed() -> None:
 
 def forget() -> None:
     """Drop this process's map (the test suite, whose rolled-back endpoints never commit)."""
-    _memo.update(version=None, loaded=0.0, map={})
+    _memo.update(version=None, loaded=0.0, map={}, types=frozenset())
 
 
 def _bump() -> None:
@@ -96,12 +102,15 @@ def _stored_version() -> str | None:
     return version
 
 
-def _load() -> dict[int, list[Subscriber]]:
+def _load() -> dict:
+    """The memo's map and the set of event types anyone wants, from the database."""
     subscriptions: dict[int, list[Subscriber]] = {}
+    types: set[str] = set()
     rows = Endpoint.objects.live().filter(active=True).values_list("organization_id", "id", "events")
     for organization_id, endpoint_id, events in rows:
         subscriptions.setdefault(organization_id, []).append(Subscriber(endpoint_id, frozenset(events)))
-    return subscriptions
+        types.update(events)
+    return {"map": subscriptions, "types": frozenset(types)}
 
 
 # -- the change-notice listener ------------------------------------------------------------------

@@ -70,6 +70,8 @@ def test_a_callback_repeated_or_overtaken_announces_nothing_more(org, twilio, he
         params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": status}
         assert twilio.post(f"/hooks/twilio/status?d={d.pk}", params).status_code == 204
     assert heard.statuses() == Counter({(d.pk, "sent"): 1, (d.pk, "delivered"): 1})
+    # A callback runs in autocommit: a listener that writes must still be in the change's transaction.
+    assert heard.inside_atomic and all(heard.inside_atomic)
     delivered = next(c for c in heard.after_commit if c.status == "delivered")
     assert (delivered.provider, delivered.provider_id) == ("twilio", "SM" + "1" * 32)
 

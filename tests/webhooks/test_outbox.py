@@ -9,7 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from connext import changes
+from tests.conftest import SQLITE
 from tests.factories import DeliveryFactory, EndpointFactory, MessageFactory
+from tests.signing import twilio_hooks
+from webhooks import outbox
 from webhooks.models import WebhookDelivery
 
 BLASTS = "/api/v1/blasts"
@@ -108,3 +111,34 @@ def test_an_import_announces_its_end(api, org, run_jobs, monkeypatch):
     [body] = bodies("import.finished")
     assert body["data"]["importId"] == response.json()["id"]
     assert body["data"]["status"] == "done" and body["data"]["created"] == 1
+
+
+@pytest.mark.skipif(SQLITE, reason="the events go in the callback's own statement on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_status_callback_writes_its_events_in_its_own_statement_like_any_other_change(org, client):
+    """A status callback runs in autocommit: its UPDATE and its events are one statement, one
+    commit. The rows are those `record` writes for the same change (same endpoints, same body)."""
+    sent_too = EndpointFactory(organization=org, events=["message.sent", "message.failed"])
+    failed_only = EndpointFactory(organization=org, events=["message.failed"])
+    EndpointFactory(organization=org, events=["message.failed"], active=False)
+    delivery = DeliveryFactory(message=MessageFactory(organization=org, external_id="crm-9"), status="sending")
+    sid = "SM" + "2" * 32
+    with twilio_hooks(client) as twilio:
+        for params in ({"MessageStatus": "sent"}, {"MessageStatus": "failed", "ErrorCode": "30003"}):
+            assert (
+                twilio.post(f"/hooks/twilio/status?d={delivery.pk}", {"MessageSid": sid, **params}).status_code == 204
+            )
+
+    rows = list(WebhookDelivery.objects.order_by("id").values_list("endpoint_id", "event_type", "event_id", "payload"))
+    assert [(endpoint, event) for endpoint, event, _, _ in rows] == [
+        (sent_too.pk, "message.sent"), (sent_too.pk, "message.failed"), (failed_only.pk, "message.failed"),
+    ]  # fmt: skip
+    assert rows[1][2] == rows[2][2] != rows[0][2]  # one webhook-id per event, shared by its endpoints
+    delivery.refresh_from_db()
+    change = changes.DeliveryStatusChanged(delivery.pk, delivery.message_id, "sms", delivery.recipient, "failed",
+                                           "twilio", sid, delivery.error_code, delivery.error_message)  # fmt: skip
+    body = json.loads(rows[1][3])
+    assert body["type"] == "message.failed" and body["data"] == outbox._message_data(change, "crm-9")
+    assert body["data"]["error"]["code"] == "30003" and body["data"]["externalId"] == "crm-9"
+    stamp = dt.datetime.fromisoformat(body["timestamp"])
+    assert stamp.tzinfo is not None and abs(timezone.now() - stamp) < dt.timedelta(minutes=1)
