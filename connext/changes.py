@@ -14,8 +14,9 @@ does not care about. With no listener, announcing costs a length check: the call
 dispatch paths announce thousands of changes a second.
 
 The busiest change, one status callback, is one statement in autocommit: no transaction to
-write in beside it, and opening one costs two round trips. An in-transaction listener may
-therefore also give `statement=`: the SQL of a data-modifying CTE that writes, inside the very
+write in beside it, and opening one costs two round trips. An in-transaction listener should
+therefore say which statuses it `writes=` for (the statement needs a transaction only for
+those), and may give `statement=`: the SQL of data-modifying CTEs that write, inside the very
 statement that moves deliveries to a status, what the listener would write for them (see
 `statement_for`). That statement stays one round trip and one commit, and the listener is not
 called for its batch; its `written=` function is, to do what needs no transaction (waking).
@@ -32,7 +33,8 @@ StatementSql = Callable[[str], str | None]
 
 _in_transaction: list[Listener] = []
 _after_commit: list[Listener] = []
-_statement_parts: dict[Listener, tuple[StatementSql, Listener]] = {}  # listener -> (sql, written)
+# in-transaction listener -> (writes, statement, written): see listen()
+_statement_parts: dict[Listener, tuple[Callable[[str], bool], StatementSql | None, Listener]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +128,24 @@ def listen(
     listener: Listener,
     *,
     in_transaction: bool = False,
+    writes: Callable[[str], bool] | None = None,
     statement: StatementSql | None = None,
     written: Listener | None = None,
 ) -> None:
     """Call `listener` with each batch of changes announced from now on (see the module doc).
 
-    `statement(status)` (in-transaction listeners only) returns the text of one or more CTEs,
-    separated by commas, that write what the listener would for deliveries just moved to
-    `status`: they read the moved rows from the CTE `changed` (columns id, message_id, channel,
-    recipient, status, provider, provider_id, error_code, error_message) and may use the
-    statement's parameter `%(now)s`; or None when the listener would write nothing for them."""
+    For an in-transaction listener, about statements that move deliveries to a status:
+    - `writes(status)`: whether it may write anything for such deliveries (default: yes). When
+      it may not, it is not called for them, and the statement needs no transaction for it.
+    - `statement(status)`: when it writes, the text of one or more CTEs, separated by commas,
+      that write it in the statement itself: they read the moved rows from the CTE `changed`
+      (columns id, message_id, channel, recipient, status, provider, provider_id, error_code,
+      error_message) and may use the statement's parameter `%(now)s`; None to be called as
+      usual instead. `written(batch)` is called after such a statement, in its place."""
     (_in_transaction if in_transaction else _after_commit).append(listener)
-    if statement is not None:
-        assert in_transaction, "only an in-transaction listener writes in the statement"
-        _statement_parts[listener] = (statement, written or (lambda batch: None))
+    if writes is not None or statement is not None:
+        assert in_transaction, "only an in-transaction listener writes beside a change"
+        _statement_parts[listener] = (writes or (lambda status: True), statement, written or (lambda batch: None))
 
 
 def unlisten(listener: Listener) -> None:
@@ -156,14 +162,13 @@ def listening() -> bool:
 
 def statement_for(status: str) -> Statement:
     """The listeners' part of a statement that moves deliveries to `status` (PostgreSQL)."""
-    if not _statement_parts:
-        return Statement(needs_transaction=bool(_in_transaction))
     ctes, handled, written = [], [], []
-    for listener, (sql, wrote) in _statement_parts.items():
-        text = sql(status)
-        handled.append(listener)  # with None, it has nothing to write for this status
-        if text:
+    for listener, (writes, sql, wrote) in _statement_parts.items():
+        if not writes(status):
+            handled.append(listener)  # nothing to write for these changes: not called
+        elif sql is not None and (text := sql(status)):
             ctes.append(text)
+            handled.append(listener)
             written.append(wrote)
     needs_transaction = any(listener not in handled for listener in _in_transaction)
     return Statement(tuple(ctes), frozenset(handled), tuple(written), needs_transaction)

@@ -10,4 +10,10 @@ class WebhooksConfig(AppConfig):
 
         # In the transaction of each change: its event rows are written with it, or not at all (a
         # status callback's, in its very statement).
-        changes.listen(outbox.record, in_transaction=True, statement=outbox.status_sql, written=outbox.status_written)
+        changes.listen(
+            outbox.record,
+            in_transaction=True,
+            writes=outbox.writes_for_status,
+            statement=outbox.status_sql,
+            written=outbox.status_written,
+        )

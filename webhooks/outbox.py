@@ -99,16 +99,19 @@ def _wake_after_commit(endpoint_ids: set[int]) -> None:
 # -- in the statement: a status callback's events -------------------------------------------------
 
 
-def status_sql(status: str) -> str | None:
-    """The CTEs that write the outbox rows of deliveries moved to `status`, inside the statement
-    that moves them (see connext.changes.listen): None when the status makes no event or no
-    endpoint anywhere wants it. The endpoints are joined in SQL, so the statement writes exactly
-    the rows `record` would, bodies of the same shape (`_message_data`), under a new event id per
-    delivery shared by all its endpoints."""
+def writes_for_status(status: str) -> bool:
+    """Whether deliveries moved to `status` make an event some endpoint, anywhere, wants."""
     event_type = MESSAGE_EVENTS.get(status)
-    if event_type is None or not subscriptions.any_wants(event_type):
-        return None
-    return _STATUS_SQL[event_type]
+    return event_type is not None and subscriptions.any_wants(event_type)
+
+
+def status_sql(status: str) -> str:
+    """The CTEs that write the outbox rows of deliveries moved to `status` (one of
+    MESSAGE_EVENTS'), inside the statement that moves them (see connext.changes.listen). The
+    endpoints are joined in SQL, so the statement writes exactly the rows `record` would, bodies
+    of the same shape (`_message_data`), under a new event id per delivery shared by all its
+    endpoints."""
+    return _STATUS_SQL[MESSAGE_EVENTS[status]]
 
 
 def status_written(batch: tuple) -> None:

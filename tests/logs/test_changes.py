@@ -11,6 +11,7 @@ from django.utils import timezone
 from connext import changes
 from logs import state
 from logs.models import Delivery
+from tests.conftest import SQLITE
 from tests.factories import DeliveryFactory, LinkFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -115,3 +116,22 @@ def test_a_short_link_click_is_announced(org, client, heard):
     assert client.head(f"/l/{link.code}").status_code == 302  # a HEAD is no click
     clicks = [(c.delivery_id, c.url) for c in heard.after_commit if isinstance(c, changes.DeliveryClicked)]
     assert clicks == [(link.delivery_id, "https://acme.example/menu")]
+
+
+@pytest.mark.skipif(SQLITE, reason="the statement's listener parts are PostgreSQL's")
+def test_a_listener_that_writes_for_some_statuses_is_called_for_those_only_and_in_a_transaction(org, twilio):
+    heard = []
+
+    def listener(batch):
+        heard.append(([c.status for c in batch], transaction.get_connection().in_atomic_block))
+
+    changes.listen(listener, in_transaction=True, writes=lambda status: status == "failed")
+    try:
+        d = DeliveryFactory(message__organization=org, recipient=ADA, status="sending")
+        for params in ({"MessageStatus": "sent"}, {"MessageStatus": "failed", "ErrorCode": "30003"}):
+            response = twilio.post(f"/hooks/twilio/status?d={d.pk}", {"MessageSid": "SM" + "3" * 32, **params})
+            assert response.status_code == 204
+    finally:
+        changes.unlisten(listener)
+    assert heard == [(["failed"], True)]
+    assert Delivery.objects.get(pk=d.pk).status == "failed"
