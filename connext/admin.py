@@ -5,6 +5,7 @@ never sees, picks or changes a superuser, even one in their organization)."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import Http404
+from django.utils.html import format_html, format_html_join
 
 from connext.models import Organization, User
 
@@ -177,3 +178,29 @@ class UserAdmin(OrgScopedAdmin, BaseUserAdmin):
 
             field.queryset = field.queryset.filter(name__in=list(ROLE_PERMISSIONS))
         return field
+
+
+# The order of a progress bar's segments: finished first (left), then what is still to go.
+BAR_ORDER = ["delivered", "sent", "failed", "canceled", "sending", "queued"]
+
+
+def progress_bar(counts: dict[str, int], total: int, percent: int, *, label: str = "progress") -> str:
+    """A stacked bar of `counts` per status out of `total` (panel/static/panel/admin.css colours
+    each status; the rest of the bar is what is not made yet), then `percent` finished."""
+    segments = format_html_join(
+        "",
+        '<span class="cx-bar cx-{}" style="width:{}%" title="{}: {}"></span>',
+        (
+            (status, f"{100 * counts[status] / total:.2f}", status, counts[status])
+            for status in BAR_ORDER
+            if total and counts.get(status)
+        ),
+    )
+    return format_html(
+        '<span class="cx-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100" '
+        'aria-label="{}">{}</span> <span class="cx-percent">{} %</span>',
+        percent,
+        label,
+        segments,
+        percent,
+    )
