@@ -182,8 +182,9 @@ class SubscriberAdmin(OrgScopedAdmin):
             context["no_organization"] = True
             return TemplateResponse(request, "admin/subscribers/subscriber/import.html", context)
         groups = _admin_groups(request)
-        form = ImportForm(request.POST or None, request.FILES or None, groups=groups)
-        if request.method == "POST" and form.is_valid():
+        posted = request.method == "POST"
+        form = ImportForm(request.POST if posted else None, request.FILES if posted else None, groups=groups)
+        if posted and form.is_valid():
             serializer = ImportUploadSerializer(data=form.wire())
             try:
                 serializer.is_valid(raise_exception=True)
