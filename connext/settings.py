@@ -190,8 +190,8 @@ PRICE_EMAIL = env.float("PRICE_EMAIL", default=0.001)
 PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
 
 # --- Admin console -------------------------------------------------------------
-# Seconds the dashboard keeps an organization's delivery and failure rates per channel (they
-# group 30 days of deliveries); its messages per day and last blasts are always live.
+# Seconds at most the dashboard keeps an organization's delivery and failure rates per channel
+# (they group 30 days of deliveries; kept only while no status changes); the rest is always live.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 # --- Schedules -------------------------------------------------------------------

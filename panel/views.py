@@ -63,7 +63,7 @@ def dashboard_context(request) -> dict:
             title=f"Opt-outs per day, last {dashboard.DAYS} days",
         ),
         "opt_outs_total": sum(opt_outs.values()),
-        "channels": dashboard.channel_rates(org),
+        "channels": dashboard.channel_rates(org, per_day),
         "blasts": blasts_shown,
         "devices": dashboard.devices_online(org),
         "compose_url": reverse("admin:compose") if request.user.has_perm("blasts.send_blast") else "",
