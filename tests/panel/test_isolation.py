@@ -52,7 +52,7 @@ def one_of_each(org, user) -> list:
         endpoint,
         WebhookDelivery.objects.create(
             endpoint=endpoint, event_type="message.delivered", event_id=f"{MARK}-event", payload={}
-        ),  # fmt: skip
+        ),
         APIKeyFactory(user=user, name=f"{MARK} key"),
     ]
 
@@ -86,7 +86,7 @@ def one_of_each_of_ours(org, user):
 
 
 def test_every_list_shows_only_the_admins_organization(browser, org, ours, theirs):
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
         response = browser.get(url)
         assert response.status_code in (200, 403), url
