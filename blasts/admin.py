@@ -1,14 +1,40 @@
+from django import forms
 from django.contrib import admin
 
 from blasts.models import ConsoleSend, Template
+from blasts.serializers import TYPES
 from connext.admin import OrgScopedAdmin, ReadOnlyAdmin
+
+
+class TypesFormField(forms.MultipleChoiceField):
+    """A blast's types as boxes to tick (sms, email ...), stored as the list the API takes."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "sms (mms with media), mms, voice (text-to-speech), audio (a recording), email.")
+        super().__init__(choices=[(t, t) for t in TYPES], **kwargs)
+
+
+class TemplateForm(forms.ModelForm):
+    types = TypesFormField()
+
+    class Meta:
+        model = Template
+        fields = ["title", "types", "message", "subject", "voice_fallback", "groups", "dnc", "files",
+                  "shorten_links", "ivr"]  # fmt: skip
 
 
 @admin.register(Template)
 class TemplateAdmin(OrgScopedAdmin):
-    list_display = ["title", "types", "shorten_links", "ivr", "updated_at"]
+    form = TemplateForm
+    list_display = ["title", "types_shown", "shorten_links", "ivr", "updated_at"]
     search_fields = ["title", "message", "subject"]
     filter_horizontal = ["groups", "dnc"]
+
+    @admin.display(description="types")
+    def types_shown(self, template: Template) -> str:
+        return ", ".join(template.types)
 
 
 @admin.register(ConsoleSend)

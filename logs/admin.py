@@ -5,11 +5,12 @@ itself while it runs; every count links to those deliveries."""
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from connext.admin import ReadOnlyAdmin, progress_bar
+from connext.admin import CappedCountPaginator, ReadOnlyAdmin, progress_bar
 from logs import selectors, state
 from logs.models import Delivery, Message
 from logs.progress import Progress, progress_of
@@ -44,6 +45,7 @@ class MessageChangeList(ChangeList):
 class MessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "user", "kinds", "short_text", "recipients", "progress", "counts"]
     list_display_links = ["id", "created_at"]
+    list_per_page = 50
     list_filter = ["test", "created_at"]
     search_fields = ["message", "subject", "user__email"]
     date_hierarchy = "created_at"
@@ -196,8 +198,18 @@ class DeliveryAdmin(ReadOnlyAdmin):
                     "sent_at", "delivered_at", "clicks"]  # fmt: skip
     list_filter = ["status", "channel", ClickedFilter]
     search_fields = ["recipient", "provider_id"]
-    # The table grows to millions of rows: no COUNT(*) of all of it per page.
+    list_per_page = 50
+    # The table grows to millions of rows: no COUNT(*) of all of it per page, nor of more
+    # than the paginator's cap of the filtered rows.
     show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def get_ordering(self, request):
+        if "message__id__exact" in request.GET:
+            # One blast's deliveries, by id, through its (message, status) index: ordered by the bare
+            # id, PostgreSQL walked the primary key of every delivery instead (~0.4 s for 1,000,000).
+            return [(F("id") + 0).asc()]
+        return super().get_ordering(request)
 
     @admin.display(description="blast")
     def message_link(self, delivery: Delivery) -> str:

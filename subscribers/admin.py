@@ -54,7 +54,10 @@ class GroupListFilter(admin.SimpleListFilter):
         if not value.isdigit():
             return queryset.none()
         # The rows are already the admin's organization's: another organization's group matches none.
-        return queryset.filter(groups__pk=int(value))
+        # Members by the group's id, not through a join: a join walked every membership of the organization.
+        return queryset.filter(
+            pk__in=Subscriber.groups.through.objects.filter(group_id=int(value)).values("subscriber_id")
+        )
 
 
 class SubscriberForm(forms.ModelForm):
@@ -124,6 +127,7 @@ class SubscriberAdmin(OrgScopedAdmin):
     readonly_fields = ["created_at", "updated_at"]
     filter_horizontal = ["groups"]
     list_per_page = 50
+    show_full_result_count = False  # a second COUNT(*) of the organization's subscribers per page
 
     def get_queryset(self, request):
         groups = Prefetch("groups", queryset=Group.objects.only("id", "number").order_by("number"))
@@ -138,6 +142,11 @@ class SubscriberAdmin(OrgScopedAdmin):
         return " ".join(str(group.number) for group in obj.groups.all())
 
     def get_search_results(self, request, queryset, search_term):
+        if search_term.strip() and request.user.organization_id:
+            # The API's keyword (subscribers.selectors): the trigram index finds the matches, where
+            # the admin's own search read every subscriber of the organization (~0.3 s for 100,000).
+            found = subscriber_search(request.user.organization, keyword=search_term)
+            return queryset.filter(pk__in=found.order_by().values("pk")), False
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         digits = phone_digits(search_term.strip())
         if digits:  # "(202) 555-01" finds +12025550143, as the API's keyword does
@@ -252,6 +261,8 @@ class BlocklistEntryAdmin(OrgScopedAdmin):
     search_fields = ["recipient"]
     readonly_fields = ["type", "reason", "created_at"]
     date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False
 
     def get_fields(self, request, obj=None):
         fields = ["recipient", "type", "reason", "created_at"] if obj is not None else ["recipient"]

@@ -18,7 +18,7 @@ NEXT_YEAR = timezone.now().year + 1
 def form(**fields) -> dict:
     return {
         "title": "Morning",
-        "types": '["sms"]',
+        "types": ["sms"],
         "message": "Good morning",
         "subject": "",
         "media": "[]",
