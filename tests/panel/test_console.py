@@ -62,17 +62,21 @@ def sent_today(org, admin_user):
 
 
 def test_the_dashboard_shows_the_days_sends_rates_opt_outs_blasts_and_devices(browser, org, sent_today):
+    sms_only = MessageFactory(organization=org, types=["sms"], recipients=2)  # its rates from its running totals
+    DeliveryFactory.create_batch(2, message=sms_only, status="delivered")
     page = browser.get("/admin/").content.decode()
     today = timezone.localdate().isoformat()
-    # The chart: today's bar holds the blast's six deliveries, by status.
-    assert re.search(rf'<g class="cx-day" data-day="{today}" data-total="6">', page)
-    assert f"<title>{today} delivered: 4</title>" in page
+    # The chart: today's bar holds the two blasts' eight deliveries, by status.
+    assert re.search(rf'<g class="cx-day" data-day="{today}" data-total="8">', page)
+    assert f"<title>{today} delivered: 6</title>" in page
     assert f"<title>{today} failed: 1</title>" in page
     assert page.count('class="cx-day"') == 60  # 30 days of messages, 30 of opt-outs
     assert f"<title>{today} opt-outs: 1</title>" in page
-    # Rates per channel: sms 3 of 4 reported delivered, 1 failed; email 1 of 1.
+    # Rates per channel: sms 5 of 6 reported delivered, 1 failed, 1 pending; email 1 of 1.
     sms = re.search(r'<tr data-channel="sms">(.*?)</tr>', page, re.S).group(1)
-    assert re.findall(r"<td>([^<]*)</td>", sms) == ["5", "75 %", "25 %", "1"]
+    assert re.findall(r"<td>([^<]*)</td>", sms) == ["7", "83 %", "17 %", "1"]
+    email = re.search(r'<tr data-channel="email">(.*?)</tr>', page, re.S).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", email) == ["1", "100 %", "0 %", "0"]
     assert re.search(r'data-figure="devices"><span class="cx-tile-figure">1 / 2</span>', page)
     # The last blasts, with their progress (5 of 6 finished).
     assert f'<a href="/admin/logs/message/{sent_today.pk}/change/">{sent_today.pk}</a>' in page
