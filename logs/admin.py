@@ -43,7 +43,7 @@ class MessageChangeList(ChangeList):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "user", "kinds", "short_text", "recipients", "progress", "counts"]
+    list_display = ["id", "created_at", "kinds", "short_text", "recipients", "progress"]
     list_display_links = ["id", "created_at"]
     list_per_page = 50
     list_filter = ["test", "created_at"]
@@ -72,18 +72,16 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="message")
     def short_text(self, message: Message) -> str:
-        return message.message[:60]
+        return message.message[:50]
 
     @admin.display(description="progress")
     def progress(self, message: Message) -> str:
-        return progress_html(message, message.progress)
-
-    @admin.display(description="counts")
-    def counts(self, message: Message) -> str:
+        """The bar, then each status's count linking to those deliveries."""
         shown = [(s, n) for s in STATUS_FILTERS if (n := message.progress.counts.get(s, 0))]
-        return format_html_join(
-            " · ", '<a href="{}">{} {}</a>', ((deliveries_url(message.pk, s), n, s) for s, n in shown)
+        links = format_html_join(
+            " · ", '<a href="{}">{}&nbsp;{}</a>', ((deliveries_url(message.pk, s), n, s) for s, n in shown)
         ) or format_html('<a href="{}">deliveries</a>', deliveries_url(message.pk))
+        return format_html('{}<div class="cx-counts">{}</div>', progress_html(message, message.progress), links)
 
     @admin.display(description="media")
     def media_urls(self, message: Message) -> str:

@@ -81,7 +81,7 @@ def stacked_bars(
         'font-size="11" fill="#666">{}</text>',
         (
             (LEFT, WIDTH - RIGHT, f"{TOP + plot_h * (1 - f):.1f}", f"{TOP + plot_h * (1 - f):.1f}", LEFT - 6,
-             f"{TOP + plot_h * (1 - f) + 4:.1f}", f"{top * f:g}")
+             f"{TOP + plot_h * (1 - f) + 4:.1f}", f"{top * f:,g}")
             for f in (0, 0.5, 1)
         ),
     )  # fmt: skip

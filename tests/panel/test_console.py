@@ -201,7 +201,7 @@ def test_the_blast_list_shows_progress_and_counts(browser, sent_today):
     page = browser.get("/admin/logs/message/").content.decode()
     assert f'aria-label="blast {sent_today.pk} progress"' in page and "83 %" in page
     delivered = f"/admin/logs/delivery/?message__id__exact={sent_today.pk}&amp;status__exact=delivered"
-    assert f'<a href="{delivered}">4 delivered</a>' in page
+    assert f'<a href="{delivered}">4&nbsp;delivered</a>' in page
     assert '<meta http-equiv="refresh"' in page  # one blast still running
     assert 'href="/admin/compose/" class="addlink">Compose a blast</a>' in page
 
