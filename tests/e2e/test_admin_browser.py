@@ -6,9 +6,11 @@ none of it. Each page is saved as a screenshot in var/test-artifacts/admin/ (CI 
 Skipped only when Chromium is missing (CI installs it: .ci/run) or on SQLite (the worker must
 share the database)."""
 
+import json
 import os
 import re
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -49,7 +51,9 @@ def browser_page(monkeypatch):
         contexts = []
 
         def new_page():
-            context = chromium.new_context(viewport={"width": 1280, "height": 900})
+            context = chromium.new_context(
+                viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+            )
             context.set_default_timeout(30_000)
             contexts.append(context)
             return context.new_page()
@@ -87,7 +91,7 @@ def people_csv() -> bytes:
 
 def test_an_admin_imports_composes_and_watches_a_blast_in_a_browser(live_server, celery_worker, browser_page):
     acme = OrganizationFactory(name="Acme")
-    UserFactory(organization=acme, email="ops@acme.test", password=PASSWORD, role=roles.ORG_ADMIN)
+    ops = UserFactory(organization=acme, email="ops@acme.test", password=PASSWORD, role=roles.ORG_ADMIN)
     GroupFactory(organization=acme, number=1, name="Parents")
     globex = OrganizationFactory(name="Globex")
     UserFactory(organization=globex, email="ops@globex.test", password=PASSWORD, role=roles.ORG_ADMIN)
@@ -152,6 +156,22 @@ def test_an_admin_imports_composes_and_watches_a_blast_in_a_browser(live_server,
         "100 %",
     ]
     shot(page, "dashboard")
+
+    # An API key made in the admin is shown once, with a button that copies it.
+    page.goto(f"{base}/admin/apikeys/apikey/add/")
+    page.fill("input[name=name]", "CRM")
+    page.select_option("select[name=user]", value=str(ops.pk))
+    page.click("input[name=_save]")
+    key = page.locator("#new-api-key").inner_text()
+    page.click("button[data-copy='#new-api-key']")
+    assert page.locator("button[data-copy='#new-api-key']").inner_text() == "Copied"
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    shot(page, "api-key-created")
+    request = urllib.request.Request(f"{base}/api/v1/groups", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request) as response:
+        assert [group["name"] for group in json.load(response)] == ["Parents"]
+    page.reload()
+    assert page.locator("#new-api-key").count() == 0  # shown once
 
     # Another organization's admin sees none of it.
     other = browser_page()
