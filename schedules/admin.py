@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework import serializers
 
-from blasts.admin import TypesFormField
+from blasts.admin import MediaFormField, TypesFormField
 from blasts.serializers import check_content
 from connext.admin import OrgScopedAdmin
 from connext.errors import ApplicationError
@@ -46,6 +46,7 @@ class ScheduleForm(forms.ModelForm):
     """Places `next` as the API does (schedules.services.place); its refusals become form errors."""
 
     types = TypesFormField()
+    media = MediaFormField()
 
     class Meta:
         model = Schedule

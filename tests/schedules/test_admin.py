@@ -21,7 +21,7 @@ def form(**fields) -> dict:
         "types": ["sms"],
         "message": "Good morning",
         "subject": "",
-        "media": "[]",
+        "media": "",
         "start_date": f"{NEXT_YEAR}-03-02",
         "start_time": "08:00",
         "timezone": "Europe/Paris",
