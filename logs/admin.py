@@ -2,12 +2,15 @@
 status as bars, its errors grouped, a cancel button while anything is left, and refreshes
 itself while it runs; every count links to those deliveries."""
 
+import datetime as dt
+
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from connext.admin import CappedCountPaginator, ReadOnlyAdmin, progress_bar
@@ -17,6 +20,8 @@ from logs.progress import Progress, progress_of
 
 # Seconds between two refreshes of a running blast's page.
 REFRESH_SECONDS = 3
+# How long after its creation a finished blast's page still refreshes while receipts may come.
+RECEIPTS_WATCHED_SECONDS = 15 * 60
 STATUS_FILTERS = selectors.STATUS_FILTERS  # queued ... canceled, clicked
 
 
@@ -62,7 +67,7 @@ class MessageAdmin(ReadOnlyAdmin):
         context = {"title": "Blasts", "compose_url": reverse("admin:compose") if _may_send(request) else ""}
         response = super().changelist_view(request, {**context, **(extra_context or {})})
         changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and any(message.progress.running for message in changelist.result_list):
+        if changelist is not None and any(_changing(message, message.progress) for message in changelist.result_list):
             response.context_data["refresh_seconds"] = REFRESH_SECONDS
         return response
 
@@ -147,7 +152,7 @@ class MessageAdmin(ReadOnlyAdmin):
             "clicks": stats["clicks"],
             "deliveries_url": deliveries_url(message.pk),
             "cancel_url": reverse("admin:logs_message_cancel", args=[message.pk]) if may_cancel else "",
-            "refresh_seconds": REFRESH_SECONDS if progress.running else None,
+            "refresh_seconds": REFRESH_SECONDS if _changing(message, progress) else None,
         }
 
     def cancel_view(self, request, object_id: int):
@@ -168,6 +173,13 @@ class MessageAdmin(ReadOnlyAdmin):
                 messages.WARNING,
             )  # fmt: skip
         return HttpResponseRedirect(reverse("admin:logs_message_change", args=[message.pk]))
+
+
+def _changing(message: Message, progress: Progress) -> bool:
+    """Worth refreshing: deliveries are left to send, or a recent blast's receipts are still coming
+    (sent, not yet delivered or failed; some carriers never report, so not for ever)."""
+    recent = timezone.now() - message.created_at < dt.timedelta(seconds=RECEIPTS_WATCHED_SECONDS)
+    return progress.running or (recent and progress.counts.get("sent", 0) > 0)
 
 
 def _may_send(request) -> bool:

@@ -212,3 +212,13 @@ def test_clicked_deliveries_one_click_away(browser, sent_today):
     page = browser.get(f"/admin/logs/delivery/?message__id__exact={sent_today.pk}&clicked=1").content.decode()
     assert clicked.recipient in page
     assert sum(d.recipient in page for d in sent_today.deliveries.exclude(pk=clicked.pk)) == 0
+
+
+def test_a_finished_blast_refreshes_while_its_receipts_may_still_come(browser, org):
+    message = MessageFactory(organization=org, recipients=1)
+    DeliveryFactory(message=message, status="sent")
+    page = browser.get(f"/admin/logs/message/{message.pk}/change/").content.decode()
+    assert "all handed to providers: this page refreshes itself" in page and "Cancel what is left" not in page
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timezone.timedelta(hours=1))
+    page = browser.get(f"/admin/logs/message/{message.pk}/change/").content.decode()
+    assert 'http-equiv="refresh"' not in page and "all handed to providers." in page
