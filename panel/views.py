@@ -19,6 +19,7 @@ from blasts.models import Template
 from blasts.serializers import TYPES, BlastSerializer, TestBlastSerializer
 from connext.admin import progress_bar
 from connext.errors import ApplicationError
+from connext.models import Organization
 from groups.models import Group
 from logs.models import Kind
 from panel import charts, dashboard
@@ -29,10 +30,21 @@ FORM_FIELDS = {"shortenLinks": "shorten_links", "voiceFallback": "voice_fallback
 
 
 def dashboard_context(request) -> dict:
-    """The dashboard of the admin's organization; nothing for a superuser without one."""
+    """The dashboard of the admin's organization; a superuser picks one (`?organization=id`)."""
     org = request.user.organization if request.user.organization_id else None
+    picker = {}
+    if request.user.is_superuser:
+        chosen = request.GET.get("organization", "")
+        if chosen.isdigit():
+            org = Organization.objects.filter(pk=int(chosen)).first() or org
+        picker = {"organizations": Organization.objects.order_by("name").only("id", "name")[:500]}
     if org is None:
-        return {}
+        return picker
+    context = _dashboard(request, org)
+    return {**picker, **context}
+
+
+def _dashboard(request, org: Organization) -> dict:
     days = dashboard.days(org)
     per_day = dashboard.messages_per_day(org)
     opt_outs = dashboard.opt_outs_per_day(org)
@@ -66,7 +78,10 @@ def dashboard_context(request) -> dict:
         "channels": dashboard.channel_rates(org, per_day),
         "blasts": blasts_shown,
         "devices": dashboard.devices_online(org),
-        "compose_url": reverse("admin:compose") if request.user.has_perm("blasts.send_blast") else "",
+        # Compose sends as the admin's organization: not for a superuser looking at another one.
+        "compose_url": reverse("admin:compose")
+        if request.user.has_perm("blasts.send_blast") and request.user.organization_id == org.pk
+        else "",
         "days": dashboard.DAYS,
     }
 

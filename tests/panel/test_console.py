@@ -83,9 +83,13 @@ def test_the_dashboard_shows_the_days_sends_rates_opt_outs_blasts_and_devices(br
     assert 'aria-valuenow="83"' in page
 
 
-def test_a_superuser_without_an_organization_gets_the_app_list(superuser_browser):
+def test_a_superuser_picks_the_organization_whose_dashboard_to_see(superuser_browser, org, sent_today):
     page = superuser_browser.get("/admin/").content.decode()
     assert "cx-chart" not in page and "Blasts &amp; logs" in page
+    assert f'<option value="{org.pk}">Acme</option>' in page
+    page = superuser_browser.get(f"/admin/?organization={org.pk}").content.decode()
+    assert "<h1>Acme</h1>" in page and 'data-total="6"' in page
+    assert "Compose a blast" not in page  # compose sends as the admin's own organization
 
 
 @pytest.fixture
