@@ -102,7 +102,10 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.COUNT_CAP].count()
+        rows = self.object_list
+        if hasattr(rows, "order_by"):
+            rows = rows.order_by()  # any COUNT_CAP rows will do: no sort to count them
+        return rows[: self.COUNT_CAP].count()
 
 
 class ReadOnlyAdmin(OrgScopedAdmin):

@@ -219,7 +219,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
             # One blast's deliveries, by id, through its (message, status) index: ordered by the bare
             # id, PostgreSQL walked the primary key of every delivery instead (~0.4 s for 1,000,000).
             return [(F("id") + 0).asc()]
-        return super().get_ordering(request)
+        # The newest blasts' deliveries first, blast by blast (the organization's messages, then each
+        # one's rows): by id alone, a small organization's page walked every other one's deliveries.
+        return ["-message_id", "-id"]
 
     @admin.display(description="blast")
     def message_link(self, delivery: Delivery) -> str:
