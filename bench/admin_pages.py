@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:  # run as `python bench/admin_pages.py`: the apps 
     sys.path.insert(0, str(REPO))
 
 from bench.api_latency import check_redis, configure_environment, ensure_database, redact  # noqa: E402
+from bench.dispatch_speed import ensure_audience  # noqa: E402
 
 ORG_NAME = "Connext admin bench org"
 ADMIN_EMAIL = "admin-bench@bench.invalid"
@@ -40,14 +41,6 @@ SMALL_ORG_NAME = "Connext admin bench small org"  # ten deliveries, older than a
 SMALL_ADMIN_EMAIL = "admin-bench-small@bench.invalid"
 BLASTS = 40
 TARGET_MS = 200.0
-
-_SUBSCRIBERS_SQL = """
-INSERT INTO subscribers_subscriber
-    (organization_id, first, last, phone, email, address, city, state, zip, enabled, text, created_at, updated_at)
-SELECT %(org)s, 'First' || i, 'Last' || i, '+1415' || lpad(i::text, 7, '0'), 'first' || i || '@example.com',
-       '', '', '', '', true, true, now(), now()
-FROM generate_series(1, %(count)s) AS i
-"""
 
 _DELIVERIES_SQL = """
 INSERT INTO logs_delivery (message_id, channel, recipient, status, attempts, provider, provider_id, error_code,
@@ -115,14 +108,13 @@ def prepare(subscribers: int, deliveries: int, rebuild: bool):
             cursor.execute("DELETE FROM subscribers_subscriber WHERE organization_id = %s", [org.pk])
             BlocklistEntry.objects.filter(organization=org).delete()
             Group.objects.filter(organization=org).delete()
-            cursor.execute(_SUBSCRIBERS_SQL, {"org": org.pk, "count": subscribers})
-            for number, name, modulo in ((1, "Everyone", 1), (2, "Every tenth", 10)):
-                group = Group.objects.create(organization=org, number=number, name=name)
-                cursor.execute(
-                    "INSERT INTO subscribers_subscriber_groups (subscriber_id, group_id) "
-                    "SELECT id, %s FROM subscribers_subscriber WHERE organization_id = %s AND id %% %s = 0",
-                    [group.pk, org.pk, modulo],
-                )
+            ensure_audience(org.pk, subscribers)  # group 1, everyone: dispatch_speed's audience
+            tenth = Group.objects.create(organization=org, number=2, name="Every tenth")
+            cursor.execute(
+                "INSERT INTO subscribers_subscriber_groups (subscriber_id, group_id) "
+                "SELECT id, %s FROM subscribers_subscriber WHERE organization_id = %s AND id %% 10 = 0",
+                [tenth.pk, org.pk],
+            )
             small = Organization.objects.filter(name=SMALL_ORG_NAME).first() or organization_create(name=SMALL_ORG_NAME)
             small_admin = User.objects.filter(email=SMALL_ADMIN_EMAIL).first() or user_create(
                 organization=small, email=SMALL_ADMIN_EMAIL, role=roles.ORG_ADMIN
