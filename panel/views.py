@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,8 +15,9 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from blasts import compose as blasts
+from blasts.admin import MediaFormField, TypesFormField
 from blasts.models import Template
-from blasts.serializers import TYPES, BlastSerializer, TestBlastSerializer
+from blasts.serializers import BlastSerializer, TestBlastSerializer
 from connext.admin import progress_bar
 from connext.errors import ApplicationError
 from connext.models import Organization
@@ -96,10 +97,7 @@ class GroupChoiceField(forms.TypedMultipleChoiceField):
 class ComposeForm(forms.Form):
     """The fields of `POST /blasts`; their checks are the serializer's (see `wire`)."""
 
-    types = forms.MultipleChoiceField(
-        choices=[(t, t) for t in TYPES], widget=forms.CheckboxSelectMultiple, required=False,
-        help_text="sms (mms with media), mms, voice (text-to-speech), audio (plays the recording), email.",
-    )  # fmt: skip
+    types = TypesFormField(required=False)  # none ticked: the serializer says so, as the API does
     groups = GroupChoiceField(label="Send to groups")
     dnc = GroupChoiceField(label="Do not contact groups", help_text="Their members are left out.")
     message = forms.CharField(
@@ -107,10 +105,7 @@ class ComposeForm(forms.Form):
         help_text="Merge fields: {first} {last} {phone} {email}, with a fallback: {first|there}.",
     )  # fmt: skip
     subject = forms.CharField(required=False, strip=False, help_text="For email.")
-    media = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}), required=False,
-        help_text="One http(s) URL a line, optionally followed by its MIME type (image/jpeg, audio/mpeg).",
-    )  # fmt: skip
+    media = MediaFormField()
     shorten_links = forms.BooleanField(required=False, label="Shorten links")
     voice_fallback = forms.BooleanField(
         required=False, label="Voice fallback", help_text="Call the phones a text can't reach."
@@ -127,16 +122,11 @@ class ComposeForm(forms.Form):
     def wire(self) -> dict:
         """The request body `POST /blasts` would get."""
         data = self.cleaned_data
-        media = []
-        for line in data["media"].splitlines():
-            parts = line.split()
-            if parts:
-                media.append({"url": parts[0], **({"type": parts[1]} if len(parts) > 1 else {})})
         body = {"types": data["types"], "groups": data["groups"], "dnc": data["dnc"], "message": data["message"],
                 "subject": data["subject"], "shortenLinks": int(data["shorten_links"]),
                 "voiceFallback": int(data["voice_fallback"]), "ivr": int(data["ivr"])}  # fmt: skip
-        if media:
-            body["media"] = media
+        if data["media"]:
+            body["media"] = data["media"]
         return body
 
     def refuse(self, errors: dict) -> None:
@@ -175,7 +165,7 @@ def _template_initial(org, pk: str) -> dict:
         "dnc": [g.number for g in template.dnc.all()],
         "message": template.message,
         "subject": template.subject,
-        "media": "\n".join(" ".join(filter(None, [m.get("url", ""), m.get("type", "")])) for m in template.files),
+        "media": template.files,
         "shorten_links": template.shorten_links,
         "voice_fallback": template.voice_fallback,
         "ivr": template.ivr,
@@ -234,8 +224,6 @@ def compose(request):
 
 
 def _site_context(request, title: str) -> dict:
-    from django.contrib import admin
-
     return {**admin.site.each_context(request), "title": title}
 
 

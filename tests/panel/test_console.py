@@ -121,6 +121,15 @@ def test_compose_estimates_before_it_sends(browser, people):
     assert (message.types, message.group_numbers, message.dnc_numbers, message.recipients) == (["sms"], [1], [2], 3)
 
 
+def test_a_text_with_media_is_estimated_as_mms_and_sent_with_it(browser, people):
+    fields = compose_form(media="https://cdn.example/closed.jpg image/jpeg")
+    page = browser.post("/admin/compose/", {**fields, "action": "estimate"}).content.decode()
+    assert re.search(r'<tr data-type="sms"><th scope="row">sms</th><td>4</td><td>0.0800</td></tr>', page)
+    estimated = re.search(r'name="estimated" value="([0-9a-f]+)"', page).group(1)
+    browser.post("/admin/compose/", {**fields, "estimated": estimated, "action": "send"})
+    assert Message.objects.get().media == [{"url": "https://cdn.example/closed.jpg", "type": "image/jpeg"}]
+
+
 def test_a_changed_form_is_estimated_again_not_sent(browser, people):
     page = browser.post("/admin/compose/", {**compose_form(), "action": "estimate"}).content.decode()
     estimated = re.search(r'name="estimated" value="([0-9a-f]+)"', page).group(1)
