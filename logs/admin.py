@@ -118,6 +118,12 @@ class MessageAdmin(ReadOnlyAdmin):
         url = reverse("admin:schedules_schedule_change", args=[message.schedule_id])
         return format_html('<a href="{}">schedule {}</a>', url, message.schedule_id)
 
+    def has_add_permission(self, request):
+        return _may_send(request)  # "Add" is compose: a blast is made by sending it
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:compose"))
+
     def get_urls(self):
         cancel = path(
             "<int:object_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="logs_message_cancel"

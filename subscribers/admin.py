@@ -367,6 +367,12 @@ class ImportJobAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("payload")
 
+    def has_add_permission(self, request):
+        return _may_import(request)  # "Add" is the import form
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:subscribers_subscriber_import"))
+
     @admin.display(description="source")
     def source_shown(self, job: ImportJob) -> str:
         return job.source or f"{job.source_format or 'json'} body"

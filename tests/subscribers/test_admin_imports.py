@@ -75,3 +75,8 @@ def test_export_with_the_lists_filters(browser, org, other_org):
     assert [(r["first"], r["groups"]) for r in rows] == [("Ada", "1")]
     everyone = list(csv.DictReader(io.StringIO(b"".join(browser.get(EXPORT).streaming_content).decode())))
     assert sorted(r["first"] for r in everyone) == ["Ada", "Bob"]
+
+
+def test_adding_an_import_job_is_the_import_form(browser):
+    response = browser.get("/admin/subscribers/importjob/add/")
+    assert response.status_code == 302 and response["Location"] == IMPORT
