@@ -1,7 +1,6 @@
 """The admin site: Connext's name, the apps in the order an operator works, the dashboard as home."""
 
 from django.contrib import admin
-from django.template.response import TemplateResponse
 from django.urls import path
 
 # The index's sections, in the order an operator works: (title, [(app_label, model, name shown)]).
@@ -41,9 +40,7 @@ class ConnextAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         from panel import views
 
-        response = super().index(request, {**(extra_context or {}), **views.dashboard_context(request)})
-        assert isinstance(response, TemplateResponse)
-        return response
+        return super().index(request, {**(extra_context or {}), **views.dashboard_context(request)})
 
 
 def sections(apps: list[dict]) -> list[dict]:

@@ -197,7 +197,7 @@ class SubscriberAdmin(OrgScopedAdmin):
             serializer = ImportUploadSerializer(data=form.wire())
             try:
                 serializer.is_valid(raise_exception=True)
-                job = import_start(request.user, serializer.validated_data, multipart=True)
+                job = import_start(user=request.user, data=serializer.validated_data, multipart=True)
             except serializers.ValidationError as error:
                 for name, problems in error.detail.items():
                     field = IMPORT_FORM_FIELDS.get(name, name)

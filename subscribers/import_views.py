@@ -13,6 +13,7 @@ from rest_framework.utils import html
 
 from connext.errors import ApplicationError, PayloadTooLarge
 from connext.fields import IntBooleanField, StrictCharField
+from connext.models import User
 from connext.parsers import UnboundedJSONParser
 from connext.schema import WHITESPACE, ErrorSerializer
 from connext.viewsets import ConnextAPIView
@@ -177,7 +178,7 @@ def _checked_url(url: str, field: str) -> str:
     return url.strip()
 
 
-def import_start(user, data: dict, *, multipart: bool) -> ImportJob:
+def import_start(*, user: User, data: dict, multipart: bool) -> ImportJob:
     """The job of a checked import request (ImportUploadSerializer or ImportJSONSerializer's
     data): one source, the organization's groups, a safe notifyUrl. The API and the admin
     start imports here. Raises ApplicationError or PayloadTooLarge."""
@@ -249,7 +250,7 @@ class ImportCreateView(ConnextAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 
-        job = import_start(request.user, data, multipart=multipart)
+        job = import_start(user=request.user, data=data, multipart=multipart)
         location = reverse("subscriber-import", kwargs={"pk": job.pk})
         body = ImportCreatedSerializer({"id": job.pk, "status": job.status}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
