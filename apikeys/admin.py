@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from apikeys.models import APIKey
 from apikeys.services import api_key_create
@@ -50,7 +51,14 @@ class APIKeyAdmin(OrgScopedAdmin):
         for field in APIKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(key, field.attname))
         obj._state.adding, obj._state.db = False, key._state.db
-        messages.warning(request, f"Copy the API key now, it will not be shown again: {plaintext}")
+        messages.warning(
+            request,
+            format_html(
+                'Copy the API key now, it will not be shown again: <code class="cx-key" id="new-api-key">{}</code> '
+                '<button type="button" class="button" data-copy="#new-api-key">Copy</button>',
+                plaintext,
+            ),
+        )
 
     @admin.action(description="Deactivate selected keys")
     def deactivate(self, request, queryset):

@@ -4,7 +4,10 @@ never sees, picks or changes a superuser, even one in their organization)."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.paginator import Paginator
 from django.http import Http404
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 
 from connext.models import Organization, User
 
@@ -89,6 +92,20 @@ class OrgScopedAdmin(admin.ModelAdmin):
         if model is User:
             field.queryset = field.queryset.filter(is_superuser=False)
         return field
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP rows: a list of millions (deliveries) pages through its first
+    COUNT_CAP without counting the rest on every page."""
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        if hasattr(rows, "order_by"):
+            rows = rows.order_by()  # any COUNT_CAP rows will do: no sort to count them
+        return rows[: self.COUNT_CAP].count()
 
 
 class ReadOnlyAdmin(OrgScopedAdmin):
@@ -177,3 +194,29 @@ class UserAdmin(OrgScopedAdmin, BaseUserAdmin):
 
             field.queryset = field.queryset.filter(name__in=list(ROLE_PERMISSIONS))
         return field
+
+
+# The order of a progress bar's segments: finished first (left), then what is still to go.
+BAR_ORDER = ["delivered", "sent", "failed", "canceled", "sending", "queued"]
+
+
+def progress_bar(counts: dict[str, int], total: int, percent: int, *, label: str = "progress") -> str:
+    """A stacked bar of `counts` per status out of `total` (panel/static/panel/admin.css colours
+    each status; the rest of the bar is what is not made yet), then `percent` finished."""
+    segments = format_html_join(
+        "",
+        '<span class="cx-bar cx-{}" style="width:{}%" title="{}: {}"></span>',
+        (
+            (status, f"{100 * counts[status] / total:.2f}", status, counts[status])
+            for status in BAR_ORDER
+            if total and counts.get(status)
+        ),
+    )
+    return format_html(
+        '<span class="cx-progress" role="progressbar" aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100" '
+        'aria-label="{}">{}</span> <span class="cx-percent">{} %</span>',
+        percent,
+        label,
+        segments,
+        percent,
+    )

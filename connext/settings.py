@@ -45,7 +45,9 @@ ALLOW_PRIVATE_URLS = env.bool("ALLOW_PRIVATE_URLS", default=False)
 VAR_DIR = Path(env("CONNEXT_VAR_DIR", default=str(BASE_DIR / "var")))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The operator's console first: its admin templates (base_site, index) are found before Django's.
+    "panel",
+    "panel.apps.ConnextAdminConfig",  # django.contrib.admin, on our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -186,6 +188,11 @@ PRICE_MMS = env.float("PRICE_MMS", default=0.02)
 PRICE_VOICE = env.float("PRICE_VOICE", default=0.014)
 PRICE_EMAIL = env.float("PRICE_EMAIL", default=0.001)
 PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
+
+# --- Admin console -------------------------------------------------------------
+# Seconds at most the dashboard keeps an organization's delivery and failure rates per channel
+# (they group 30 days of deliveries; kept only while no status changes); the rest is always live.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 # --- Schedules -------------------------------------------------------------------
 SCHEDULE_TICK_SECONDS = env.float("SCHEDULE_TICK_SECONDS", default=5.0)  # how often beat fires due schedules

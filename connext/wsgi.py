@@ -203,7 +203,10 @@ def body_limits() -> dict[str, Callable[[], int | None]]:
     """The endpoints whose bodies may be larger than DATA_UPLOAD_MAX_MEMORY_SIZE, by path."""
     from subscribers.import_views import max_request_bytes as import_request_bytes
 
-    return {reverse("subscriber-imports").rstrip("/"): import_request_bytes}
+    return {
+        reverse("subscriber-imports").rstrip("/"): import_request_bytes,
+        reverse("admin:subscribers_subscriber_import").rstrip("/"): import_request_bytes,  # the admin's upload
+    }
 
 
 def build() -> BodyLimit:

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class LogsConfig(AppConfig):
     name = "logs"
+    verbose_name = "Blasts & logs"

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework import serializers
 
+from blasts.admin import MediaFormField, TypesFormField
 from blasts.serializers import check_content
 from connext.admin import OrgScopedAdmin
 from connext.errors import ApplicationError
@@ -43,6 +44,9 @@ class RunInline(admin.TabularInline):
 
 class ScheduleForm(forms.ModelForm):
     """Places `next` as the API does (schedules.services.place); its refusals become form errors."""
+
+    types = TypesFormField()
+    media = MediaFormField()
 
     class Meta:
         model = Schedule

@@ -13,6 +13,7 @@ from rest_framework.utils import html
 
 from connext.errors import ApplicationError, PayloadTooLarge
 from connext.fields import IntBooleanField, StrictCharField
+from connext.models import User
 from connext.parsers import UnboundedJSONParser
 from connext.schema import WHITESPACE, ErrorSerializer
 from connext.viewsets import ConnextAPIView
@@ -177,6 +178,50 @@ def _checked_url(url: str, field: str) -> str:
     return url.strip()
 
 
+def import_start(*, user: User, data: dict, multipart: bool) -> ImportJob:
+    """The job of a checked import request (ImportUploadSerializer or ImportJSONSerializer's
+    data): one source, the organization's groups, a safe notifyUrl. The API and the admin
+    start imports here. Raises ApplicationError or PayloadTooLarge."""
+    limit = imports.max_import_bytes()
+    given = [name for name in SOURCES if data.get(name) is not None]
+    if len(given) != 1:
+        allowed = "file or url" if multipart else "url or subscribers"
+        problem = "got " + " and ".join(given) if given else "none was given"
+        raise ApplicationError(f"Give exactly one source, {allowed} ({problem}).")
+    org = user.organization
+    groups = data.get("groups", [])
+    groups_for_numbers(org, groups, field="groups")
+    notify_url = _checked_url(data["notifyUrl"], "notifyUrl") if data.get("notifyUrl") else ""
+
+    job_source = {"source": "", "source_format": "", "payload": None}
+    if "file" in given:
+        upload = data["file"]
+        if upload.size > limit:
+            raise PayloadTooLarge(f"The file is larger than the {limit} bytes allowed.")
+        payload = upload.read()
+        job_source = {
+            "source": upload.name or "",
+            "source_format": imports.detect_format(upload.name or "", upload.content_type or "", payload[:64]),
+            "payload": payload,
+        }
+    elif "url" in given:
+        job_source["source"] = _checked_url(data["url"], "url")
+    else:
+        payload = json.dumps(data["subscribers"], separators=(",", ":")).encode()
+        if len(payload) > limit:
+            raise PayloadTooLarge(f"An import is at most {limit} bytes.")
+        job_source = {"source": "", "source_format": "json", "payload": payload}
+
+    return imports.import_create(
+        organization=org,
+        created_by=user,
+        group_numbers=groups,
+        update_existing=data["updateExisting"],
+        notify_url=notify_url,
+        **job_source,
+    )
+
+
 class ImportCreateView(ConnextAPIView):
     """Start a subscriber import; poll GET /subscribers/imports/{id} or give a notifyUrl."""
 
@@ -200,49 +245,12 @@ class ImportCreateView(ConnextAPIView):
         },
     )
     def post(self, request):
-        limit = imports.max_import_bytes()
         multipart = request.content_type.startswith("multipart/")
         serializer = (ImportUploadSerializer if multipart else ImportJSONSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 
-        given = [name for name in SOURCES if data.get(name) is not None]
-        if len(given) != 1:
-            allowed = "file or url" if multipart else "url or subscribers"
-            problem = "got " + " and ".join(given) if given else "none was given"
-            raise ApplicationError(f"Give exactly one source, {allowed} ({problem}).")
-        org = request.user.organization
-        groups = data.get("groups", [])
-        groups_for_numbers(org, groups, field="groups")
-        notify_url = _checked_url(data["notifyUrl"], "notifyUrl") if data.get("notifyUrl") else ""
-
-        job_source = {"source": "", "source_format": "", "payload": None}
-        if "file" in given:
-            upload = data["file"]
-            if upload.size > limit:
-                raise PayloadTooLarge(f"The file is larger than the {limit} bytes allowed.")
-            payload = upload.read()
-            job_source = {
-                "source": upload.name or "",
-                "source_format": imports.detect_format(upload.name or "", upload.content_type or "", payload[:64]),
-                "payload": payload,
-            }
-        elif "url" in given:
-            job_source["source"] = _checked_url(data["url"], "url")
-        else:
-            payload = json.dumps(data["subscribers"], separators=(",", ":")).encode()
-            if len(payload) > limit:
-                raise PayloadTooLarge(f"An import is at most {limit} bytes.")
-            job_source = {"source": "", "source_format": "json", "payload": payload}
-
-        job = imports.import_create(
-            organization=org,
-            created_by=request.user,
-            group_numbers=groups,
-            update_existing=data["updateExisting"],
-            notify_url=notify_url,
-            **job_source,
-        )
+        job = import_start(user=request.user, data=data, multipart=multipart)
         location = reverse("subscriber-import", kwargs={"pk": job.pk})
         body = ImportCreatedSerializer({"id": job.pk, "status": job.status}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

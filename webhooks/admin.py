@@ -16,6 +16,10 @@ from webhooks.signing import new_secret
 class EndpointForm(forms.ModelForm):
     """The API's checks of a URL and its events, in the admin too."""
 
+    events = forms.MultipleChoiceField(
+        choices=[(event, event) for event in EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+    )
+
     class Meta:
         model = Endpoint
         fields = ["url", "events", "active"]

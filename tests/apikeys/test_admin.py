@@ -24,7 +24,11 @@ def test_admin_creates_a_key_and_sees_the_plaintext_once(browser, admin_user):
     )
     assert response.status_code == 200
     messages = [str(m) for m in get_messages(response.wsgi_request)]
-    plaintext = next(re.search(r"cnxt_\S+", m).group(0) for m in messages if "cnxt_" in m)
+    plaintext = next(re.search(r"cnxt_[A-Za-z0-9_-]+", m).group(0) for m in messages if "cnxt_" in m)
+    # Shown once, in an element a Copy button copies from.
+    page = response.content.decode()
+    assert f'<code class="cx-key" id="new-api-key">{plaintext}</code>' in page
+    assert 'data-copy="#new-api-key">Copy</button>' in page
     key = APIKey.objects.get(name="CRM")
     assert key.organization == admin_user.organization
     assert ApiClient(plaintext).get("/api/v1/groups").status_code == 200

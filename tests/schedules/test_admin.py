@@ -18,10 +18,10 @@ NEXT_YEAR = timezone.now().year + 1
 def form(**fields) -> dict:
     return {
         "title": "Morning",
-        "types": '["sms"]',
+        "types": ["sms"],
         "message": "Good morning",
         "subject": "",
-        "media": "[]",
+        "media": "",
         "start_date": f"{NEXT_YEAR}-03-02",
         "start_time": "08:00",
         "timezone": "Europe/Paris",
