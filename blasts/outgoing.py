@@ -26,13 +26,16 @@ class Renderer:
         self.media_urls = tuple(m["url"] for m in message.media)
         self.audio_urls = tuple(m["url"] for m in message.media if is_audio(m))
         self.base = settings.PUBLIC_BASE_URL
+        self.uses_attributes = self.body.uses_attributes or self.subject.uses_attributes
 
     def values_for(self, rows: list[dict]) -> dict[int | None, dict]:
         ids = {row["subscriber_id"] for row in rows if row["subscriber_id"]}
+        # Custom attributes are read only when a merge field names one.
+        custom = ["attributes"] if self.uses_attributes else []
         values = {
-            s["id"]: s
+            s["id"]: rendering.merge_values(s) if custom else s
             for s in Subscriber.objects.filter(id__in=ids).values(
-                "id", "first", "last", "phone", "email", "address", "city", "state", "zip"
+                "id", "first", "last", "phone", "email", "address", "city", "state", "zip", *custom
             )
         }
         if self.message.test and self.message.user_id:

@@ -48,7 +48,9 @@ def check_text_fields(attrs: dict) -> None:
         if unknown:
             names = ", ".join("{" + name + "}" for name in unknown)
             allowed = ", ".join("{" + name + "}" for name in rendering.MERGE_FIELDS)
-            errors[field] = [f"Unknown merge field(s) {names}; use {allowed}, with an optional |fallback."]
+            errors[field] = [
+                f"Unknown merge field(s) {names}; use {allowed} or {{attr.NAME}}, with an optional |fallback."
+            ]
     if errors:
         raise serializers.ValidationError(errors)
 

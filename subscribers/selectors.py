@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf, Upper
 
 from connext.models import Organization
 from groups.models import Group
+from subscribers import attributes
 from subscribers.addresses import phone_digits
 from subscribers.models import BlocklistEntry, Subscriber
 
@@ -80,10 +81,28 @@ def subscriber_queryset(org: Organization) -> QuerySet[Subscriber]:
     return with_blocked_flags(subscribers)
 
 
+def with_attributes(qs: QuerySet[Subscriber], where: dict[str, list] | None) -> QuerySet[Subscriber]:
+    """Only the subscribers whose attributes match a parsed filter (subscribers.attributes.parse_where):
+    on PostgreSQL `attributes @> ...`, which the GIN index answers."""
+    if not where:
+        return qs
+    sql, params = attributes.condition_sql(connections[qs.db].ops.quote_name(Subscriber._meta.db_table), where,
+                                           connections[qs.db].vendor)  # fmt: skip
+    return qs.extra(where=[sql], params=params)  # noqa: S610 (our SQL, every value a parameter)
+
+
 def subscriber_search(
-    org: Organization, *, keyword: str = "", group: int | None = None, sort: str = "", order: str = "asc"
+    org: Organization,
+    *,
+    keyword: str = "",
+    group: int | None = None,
+    sort: str = "",
+    order: str = "asc",
+    where: dict[str, list] | None = None,
 ) -> QuerySet[Subscriber]:
-    qs = subscriber_queryset(org)
+    """The organization's subscribers matching a keyword, a group (number) and a parsed attribute
+    filter, in the order asked for."""
+    qs = with_attributes(subscriber_queryset(org), where)
     keyword = keyword.strip()
     group_id = None
     if group is not None:

@@ -81,10 +81,11 @@ def voice(request, delivery_id: int):
         record_keypress(delivery.pk, digits)  # one key was asked for (numDigits=1)
         return twiml_response(gather_twiml(digits[:1]))
     values = (
-        Subscriber.objects.filter(pk=delivery.subscriber_id).values(*rendering.MERGE_FIELDS).first()
+        Subscriber.objects.filter(pk=delivery.subscriber_id).values(*rendering.MERGE_FIELDS, "attributes").first()
         if delivery.subscriber_id
         else None
     ) or {}
+    values = rendering.merge_values(values)
     audio = next((m["url"] for m in message.media if is_audio(m)), "")
     return twiml_response(
         voice_twiml(
