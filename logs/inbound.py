@@ -12,7 +12,7 @@ from django.db.models import Q
 from connext import changes
 from connext.db import retry_on_conflict
 from connext.models import Organization
-from logs.models import TEXT_KINDS, Delivery, Reply
+from logs.models import REPLY_KINDS, Delivery, Reply
 from logs.reports import InboundText
 from subscribers.addresses import InvalidAddress, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
@@ -30,7 +30,7 @@ DEFAULT_HELP = "{org}: reply STOP to unsubscribe, START to subscribe again. Msg 
 def _last_delivery(phone: str) -> dict | None:
     """The last text delivery handed to a provider for this number: what a reply answers."""
     return (
-        Delivery.objects.filter(recipient=phone, channel__in=TEXT_KINDS)
+        Delivery.objects.filter(recipient=phone, channel__in=REPLY_KINDS)
         .exclude(sent_at=None)
         .order_by("-sent_at", "-id")
         .values("id", "message__organization_id")
@@ -42,7 +42,7 @@ def _organizations_texting(phone: str) -> list[Organization]:
     """Every organization that has texted the number or keeps it as a subscriber's phone.
     Opt-outs are kept per sender number at the provider, and every organization sends from ours."""
     texted = (
-        Delivery.objects.filter(recipient=phone, channel__in=TEXT_KINDS)
+        Delivery.objects.filter(recipient=phone, channel__in=REPLY_KINDS)
         .exclude(sent_at=None)
         .values_list("message__organization_id", flat=True)
     )

@@ -131,6 +131,10 @@ class ScheduleSerializer(serializers.Serializer):
     remaining = serializers.IntegerField(allow_null=True, help_text="Runs left; null: no end.")
     days = serializers.IntegerField(allow_null=True)
     timezone = serializers.CharField()
+    where = serializers.DictField(help_text="Attribute equalities each run's audience must match.")
+    segment = serializers.IntegerField(source="segment_id", allow_null=True, help_text="A segment's id, or null.")
+    contentSid = serializers.CharField(source="content_sid")
+    contentVariables = serializers.DictField(source="content_variables", child=serializers.CharField())
 
     def get_groups(self, schedule) -> list[int]:
         return sorted(group.number for group in schedule.groups.all())

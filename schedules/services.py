@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from blasts.audience import audience_for
 from connext.errors import ApplicationError
 from connext.models import User
 from schedules import recurrence
@@ -16,7 +17,9 @@ RULE_FIELDS = ("start_date", "start_time", "timezone", "frequency", "every", "da
 def schedule_create(*, user: User, data: dict) -> Schedule:
     org = user.organization
     schedule = Schedule(organization=org, user=user, timezone=data.pop("timezone", None) or org.timezone)
-    groups = groups_for_numbers(org, data.pop("groups"), field="groups")
+    groups = groups_for_numbers(org, data.get("groups", []), field="groups")
+    # Who it reaches is checked as a blast's is (an unknown attribute or segment is a 400); read at each run.
+    audience_for(org, data.pop("groups", []), [], where=data.get("where"), segment=data.get("segment"))
     _assign(schedule, data)
     schedule.active = True
     _check_rule(schedule)
@@ -58,6 +61,8 @@ def _assign(schedule: Schedule, data: dict) -> None:
     for name, value in data.items():
         if name == "frequency":
             value = value or ""
+        if name == "segment":
+            name = "segment_id"
         setattr(schedule, name, value)
 
 

@@ -125,11 +125,12 @@ def known(organization_id: int) -> list[str]:
 # -- filters ---------------------------------------------------------------------------------------
 
 
-def parse_where(where, organization_id: int, *, field: str = "where") -> dict[str, list]:
+def parse_where(where, organization_id: int, *, field: str = "where", check_known: bool = True) -> dict[str, list]:
     """A filter object `{"attr.COUNTRY": "DE", ...}` checked: {name: [candidate stored values]}.
 
-    Raises InvalidFilter naming the offending key. Values may be strings, numbers or booleans
-    (a query string's are strings: see `candidates`)."""
+    Raises InvalidFilter naming the offending key (`field.attr.NAME`), also for an attribute the
+    organization never used unless `check_known` is off (a fan-out reads a filter checked before).
+    Values may be strings, numbers or booleans (a query string's are strings: see `candidates`)."""
     if not isinstance(where, dict):
         raise InvalidFilter(field, 'Must be an object like {"attr.COUNTRY": "DE"}.')
     out: dict[str, list] = {}
@@ -144,6 +145,8 @@ def parse_where(where, organization_id: int, *, field: str = "where") -> dict[st
         except InvalidAttributes as exc:
             raise InvalidFilter(f"{field}.{key}", str(exc)) from None
         out[name] = candidates(value)
+    if not check_known:
+        return out
     unknown = sorted(set(out) - set(known_among(organization_id, out)))
     if unknown:
         raise InvalidFilter(
@@ -188,14 +191,15 @@ def candidates(value) -> list:
     return out
 
 
-def condition_sql(alias: str, where: Mapping[str, list], vendor: str | None = None) -> tuple[str, list]:
-    """SQL over subscribers `alias` for a parsed filter (all equalities, AND), with its params.
+def condition_sql(alias: str, where, vendor: str | None = None) -> tuple[str, list]:
+    """SQL over subscribers `alias` for a parsed filter (all equalities, AND), with its params;
+    `where` is {name: values} or (name, values) pairs (a name may come twice: both must hold).
 
     PostgreSQL: one `@>` containment per attribute (an OR of them for the value's candidates),
     each answered by the GIN index. Elsewhere: json_extract per row, typed as the value is."""
     vendor = vendor or connection.vendor
     clauses, params = [], []
-    for name, values in where.items():
+    for name, values in where.items() if isinstance(where, Mapping) else where:
         arms = []
         for value in values:
             if vendor == "postgresql":

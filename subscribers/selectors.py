@@ -65,6 +65,14 @@ def _keyword_condition(keyword: str) -> Q:
     return functools.reduce(operator.or_, arms)
 
 
+def keyword_ids_sql(organization_id: int, keyword: str) -> tuple[str, list]:
+    """SQL selecting the ids of the organization's subscribers that the keyword of GET /subscribers
+    finds (a saved segment's keyword, inside a fan-out's INSERT ... SELECT), with its params."""
+    matching = Subscriber.objects.filter(_keyword_condition(keyword), organization_id=organization_id)
+    sql, params = matching.order_by().values("id").query.sql_with_params()
+    return sql, list(params)
+
+
 def with_blocked_flags(qs: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
     """phone_blocked / email_blocked from the blocklist as it is now."""
     blocked = BlocklistEntry.objects.filter(organization_id=OuterRef("organization_id"))

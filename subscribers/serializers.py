@@ -136,3 +136,41 @@ class BlocklistEntrySerializer(serializers.ModelSerializer):
         model = BlocklistEntry
         fields = ["recipient", "type", "reason", "createdAt"]
         read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": ATTRIBUTE_VALUE,
+        "description": (
+            'Attribute equalities, all of which must hold: `{"attr.COUNTRY": "DE", "attr.VIP": true}`. '
+            "Each key is `attr.` and the name of an attribute some subscriber of the organization has; a text "
+            "value also matches the number or boolean it spells."
+        ),
+        "example": {"attr.COUNTRY": "DE"},
+    }
+)
+class WhereField(serializers.Field):
+    """A filter's `where`, its shape checked (names and values by the attribute rules); whether the
+    organization uses each attribute is checked where the filter is resolved
+    (subscribers.attributes.parse_where, which needs the organization)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError('Must be an object like {"attr.COUNTRY": "DE"}.')
+        errors = {}
+        for key, value in data.items():
+            name = key.removeprefix(attributes.PREFIX)
+            if not key.startswith(attributes.PREFIX) or not attributes.NAME.fullmatch(name):
+                errors[key] = ["Filters are on attributes: attr.NAME, NAME an attribute name."]
+                continue
+            try:
+                attributes.check_value(name, value)
+            except attributes.InvalidAttributes as exc:
+                errors[key] = [str(exc)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return dict(data)
+
+    def to_representation(self, value):
+        return value or {}
