@@ -23,18 +23,19 @@ from blasts.channels.twilio.signatures import INVALID_TWILIO_SIGNATURE, signed_t
 from blasts.channels.twilio.twiml import gather_twiml, message_twiml, twiml_response, voice_twiml
 from connext.views import allow_only, message_response
 from logs.inbound import receive_text
-from logs.models import PHONE_KINDS, Delivery, Kind
+from logs.models import CONTENT_KINDS, PHONE_KINDS, Delivery, Kind
 from logs.reports import apply_reports, record_keypress
 from subscribers.models import Subscriber
 
 PROVIDER = "twilio"
+KINDS = (*PHONE_KINDS, *CONTENT_KINDS)  # what our sends through Twilio are (sms mms voice whatsapp rcs)
 
 
 def apply_status(params: dict[str, str], query_string: str) -> None:
     """A verified status callback applied to its delivery: forward only, idempotent."""
-    report = callbacks.status_report(params, callbacks.delivery_in(query_string))
+    report = callbacks.status_report(params, callbacks.delivery_in(query_string), callbacks.sent_as(query_string))
     if report is not None:
-        apply_reports([report], provider=PROVIDER, kinds=PHONE_KINDS)
+        apply_reports([report], provider=PROVIDER, kinds=KINDS)
 
 
 @allow_only("POST")
