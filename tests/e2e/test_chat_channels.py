@@ -166,8 +166,9 @@ def test_attributes_imported_by_the_worker_export_and_render_in_a_blast(api, org
     assert (rows["+12025550101"]["attr.COLOR"], rows["+12025550101"]["attr.LOYALTY"]) == ("BLACK", "gold")
     assert (rows["+12025550102"]["attr.COLOR"], rows["+12025550102"]["attr.LOYALTY"]) == ("", "silver")
 
+    text = "{first}, {attr.COLOR|a} gift for {attr.LOYALTY} members"
     blast = api.post("/api/v1/blasts", {"types": ["sms"], "groups": [1], "where": {"attr.LOYALTY": "gold"},
-                                        "message": "{first}, {attr.COLOR|a} gift for {attr.LOYALTY} members"})  # fmt: skip
+                                        "message": text})  # fmt: skip
     assert blast.status_code == 200 and blast.json()["recipients"] == 1, blast.json()
     wait_until(lambda: finished(blast.json()["id"], 1))
     assert [(s["to"], s["body"]) for s in stub.sends] == [("+12025550101", "Ada, BLACK gift for gold members")]
