@@ -50,8 +50,6 @@ def check_value(name: str, value):
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if abs(value) >= 2**53:
-            raise InvalidAttributes(f"{name}: numbers must be between -2^53 and 2^53.")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
