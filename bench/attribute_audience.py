@@ -137,7 +137,9 @@ def explain(org) -> None:
         message = Message(organization=org, types=["sms"], **{"group_numbers": [], "where": {}, **audience})
         _, where, params = channel_where(audience_of_message(message), "sms", plan)
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) SELECT s.id FROM subscribers_subscriber s WHERE {where}", params)
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, BUFFERS) SELECT s.id FROM subscribers_subscriber s WHERE {where}", params
+            )
             print(f"\n--- fan-out SELECT, {label}\n" + "\n".join(row[0] for row in cursor.fetchall()))
     for color in ("RED",):
         with connection.cursor() as cursor:

@@ -1,8 +1,8 @@
 """Which subscriber field a column fills, and the shape of a row as the import carries it.
 
 A row is a tuple: (line, first, last, phone, email, address, city, state, zip, enabled, text,
-group ids, attributes: a dict, or None when the row gives none). "Not given" is "" for the text
-fields and None for the two flags: an update keeps the current value, a new subscriber gets the
+whatsapp, group ids, attributes: a dict, or None when the row gives none). "Not given" is "" for
+the text fields and None for the three flags: an update keeps the current value, a new subscriber gets the
 default. The row's own groups (a `groups` column, as GET /subscribers/export writes it) are added
 to the job's; its attributes are merged into an existing subscriber's.
 
@@ -20,8 +20,8 @@ import re
 from subscribers.attributes import NAME, PREFIX
 from subscribers.models import Subscriber
 
-FIELDS = ("first", "last", "phone", "email", "address", "city", "state", "zip", "enabled", "text")
-LINE, FIRST, LAST, PHONE, EMAIL, ADDRESS, CITY, STATE, ZIP, ENABLED, TEXT, GROUPS, ATTRIBUTES = range(13)
+FIELDS = ("first", "last", "phone", "email", "address", "city", "state", "zip", "enabled", "text", "whatsapp")
+LINE, FIRST, LAST, PHONE, EMAIL, ADDRESS, CITY, STATE, ZIP, ENABLED, TEXT, WHATSAPP, GROUPS, ATTRIBUTES = range(14)
 RAW_GROUPS = len(FIELDS)  # raw values: FIELDS, then the groups cell
 RAW_ATTRIBUTES = RAW_GROUPS + 1  # then, when the file has attributes, their cell
 TEXT_FIELDS = ("first", "last", "address", "city", "state", "zip")
@@ -38,6 +38,7 @@ ALIASES = {
     "zip": ("zip", "zip_code", "zipcode", "postal_code", "postcode"),
     "enabled": ("enabled",),
     "text": ("text",),
+    "whatsapp": ("whatsapp",),
     "groups": ("groups", "group", "group_numbers"),
 }
 _COLUMNS = {alias: field for field, aliases in ALIASES.items() for alias in aliases}
@@ -50,8 +51,7 @@ def column_field(name: str) -> str | None:
 
 
 # Read-only columns of GET /subscribers/export: not attributes.
-# `whatsapp` (the opt-in) is not imported yet: not an attribute either.
-IGNORED = frozenset({"id", "phoneblocked", "emailblocked", "phone_blocked", "email_blocked", "whatsapp"})
+IGNORED = frozenset({"id", "phoneblocked", "emailblocked", "phone_blocked", "email_blocked"})
 
 
 def attribute_column(name: str) -> str | None:

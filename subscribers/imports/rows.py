@@ -110,14 +110,15 @@ def clean_row(line: int, raw, region: str, groups: Mapping[int, int] | None = No
             email = normalize_email(email)
         except InvalidAddress as exc:
             raise RowError(f"email: {exc}") from None
-    enabled, text = raw[8], raw[9]
+    enabled, text, whatsapp = raw[8], raw[9], raw[10]
     enabled = None if enabled == "" or enabled is None else _flag("enabled", enabled)
     text = None if text == "" or text is None else _flag("text", text)
+    whatsapp = None if whatsapp == "" or whatsapp is None else _flag("whatsapp", whatsapp)
     if not phone and not email:
         raise RowError("phone: A phone or an email is required.")
     group_ids = _group_ids(raw[RAW_GROUPS], groups or {}) if len(raw) > RAW_GROUPS else ()
     custom = _attributes(raw[RAW_ATTRIBUTES]) if len(raw) > RAW_ATTRIBUTES else None
-    return (line, first, last, phone, email, address, city, state, zip_, enabled, text, group_ids, custom)
+    return (line, first, last, phone, email, address, city, state, zip_, enabled, text, whatsapp, group_ids, custom)
 
 
 def _attributes(cell) -> dict | None:

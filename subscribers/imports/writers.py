@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from subscribers import attributes as custom
-from subscribers.imports.columns import ATTRIBUTES, EMAIL, ENABLED, FIELDS, GROUPS, LINE, PHONE, TEXT
+from subscribers.imports.columns import ATTRIBUTES, EMAIL, ENABLED, FIELDS, GROUPS, LINE, PHONE, TEXT, WHATSAPP
 from subscribers.models import Subscriber
 
 _COPY_FLAG = {None: "\\N", True: "t", False: "f"}
@@ -32,7 +32,8 @@ def _copy_line(row: tuple) -> str:
     attributes = _json(row[ATTRIBUTES])
     # JSON escapes every control character: only its backslashes need COPY's escape.
     attributes = "\\N" if attributes is None else attributes.replace("\\", "\\\\")
-    return f"{row[0]}\t{texts}\t{_COPY_FLAG[row[ENABLED]]}\t{_COPY_FLAG[row[TEXT]]}\t{{{groups}}}\t{attributes}\n"
+    flags = f"{_COPY_FLAG[row[ENABLED]]}\t{_COPY_FLAG[row[TEXT]]}\t{_COPY_FLAG[row[WHATSAPP]]}"
+    return f"{row[0]}\t{texts}\t{flags}\t{{{groups}}}\t{attributes}\n"
 
 
 def _json(value: dict | None) -> str | None:
@@ -103,7 +104,7 @@ class PostgresWriter:
     STAGE = "connext_import_stage"
     STAGE_COLUMNS = (
         "line integer, first text, last text, phone text, email text, address text, city text, state text, "
-        "zip text, enabled boolean, text boolean, groups bigint[], attributes jsonb"
+        "zip text, enabled boolean, text boolean, whatsapp boolean, groups bigint[], attributes jsonb"
     )
 
     def __init__(self, organization_id: int, group_ids: list[int]):
@@ -129,6 +130,7 @@ class PostgresWriter:
         insert = (
             f"WITH written AS (INSERT INTO {table} ({org}, {', '.join(columns)}, {attributes}, created_at, "  # noqa: S608
             f"updated_at) SELECT %(org)s, {', '.join(FIELDS[:8])}, COALESCE(enabled, TRUE), COALESCE(text, FALSE), "
+            "COALESCE(whatsapp, FALSE), "
             f"COALESCE(attributes, '{{}}'::jsonb), %(now)s, %(now)s FROM {stage} ORDER BY line "
             f"ON CONFLICT DO NOTHING RETURNING id, {phone}, {email})"
         )
@@ -139,7 +141,7 @@ class PostgresWriter:
             f"({phone} = ANY(%(phones)s::text[]) AND {phone} <> '') OR "
             f"({email} = ANY(%(emails)s::text[]) AND {email} <> ''))"
         )
-        given = [f"NULLIF(st.{name}, '')" for name in FIELDS[:8]] + ["st.enabled", "st.text"]
+        given = [f"NULLIF(st.{name}, '')" for name in FIELDS[:8]] + ["st.enabled", "st.text", "st.whatsapp"]
         assignments = ", ".join(f"{c} = COALESCE({v}, s.{c})" for v, c in zip(given, columns, strict=True))
         # The row's attributes merged into the subscriber's (its names replace theirs).
         assignments += f", {attributes} = s.{attributes} || COALESCE(st.attributes, '{{}}'::jsonb)"
@@ -238,6 +240,7 @@ class OrmWriter:
                 **{name: row[i] for i, name in enumerate(FIELDS[:8], 1)},
                 enabled=True if row[ENABLED] is None else row[ENABLED],
                 text=bool(row[TEXT]),
+                whatsapp=bool(row[WHATSAPP]),
                 attributes=row[ATTRIBUTES] or {},
                 created_at=now,
                 updated_at=now,

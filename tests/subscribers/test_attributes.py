@@ -149,3 +149,16 @@ def test_an_import_row_that_would_pass_the_limit_is_reported(api, run_jobs):  # 
     job = job_of(api, run_jobs(upload, api, "phone,EXTRA\n+12025550001,1\n"))
     assert (job["updated"], job["skipped"]) == (0, 1), job
     assert job["errors"][0]["message"].startswith("attributes: At most 20")
+
+
+def test_the_whatsapp_opt_in_imports_and_exports(api, run_jobs):  # noqa: F811
+    job = job_of(api, run_jobs(upload, api, "phone,whatsapp,text\n+12025550001,1,1\n+12025550002,0,\n"))
+    assert (job["status"], job["created"]) == ("done", 2), job
+    assert dict(Subscriber.objects.values_list("phone", "whatsapp")) == {"+12025550001": True, "+12025550002": False}
+    job = job_of(api, run_jobs(upload, api, "phone,whatsapp\n+12025550002,yes\n+12025550001,\n"))
+    assert job["errors"] == [{"line": 2, "message": "whatsapp: Must be a boolean: true/false or 0/1."}]
+    assert Subscriber.objects.get(phone="+12025550001").whatsapp  # an empty cell keeps it
+    exported = b"".join(api.get("/api/v1/subscribers/export").streaming_content).decode()
+    assert {r["phone"]: r["whatsapp"] for r in csv.DictReader(io.StringIO(exported))} == {
+        "+12025550001": "1", "+12025550002": "0"
+    }  # fmt: skip
