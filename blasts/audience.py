@@ -21,7 +21,7 @@ The audience is every condition given at once (AND): members of any of the blast
 groups, its attribute equalities, its keyword). A blast needs one of groups, where, segment.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection
 
@@ -152,9 +152,12 @@ def audience_of_message(message) -> Audience:
         segment = Segment.objects.filter(organization_id=message.organization_id, pk=message.segment_id).first()
         if segment is None:
             return Audience(message.organization_id, (), nobody=True)
-    return _audience(
+    audience = _audience(
         message.organization, message.group_numbers, message.dnc_numbers, message.where, segment, strict=False
     )
+    # Only a message sent without groups has no group condition: one whose groups were all deleted
+    # since (a schedule's run lists the groups it has now) reaches nobody, as it always did.
+    return replace(audience, any_group=message.everyone)
 
 
 def _group_ids(org: Organization, numbers: list[int], *, field: str, strict: bool) -> tuple[int, ...]:

@@ -68,6 +68,7 @@ def blast_create(*, user: User, data: dict) -> Message:
                 group_numbers=data.get("groups", []),
                 dnc_numbers=data.get("dnc", []),
                 where=data.get("where") or {},
+                everyone=not data.get("groups"),
                 segment_id=data.get("segment"),
                 external_id=external_id,
                 recipients=sum(counts.values()),
@@ -82,7 +83,7 @@ def blast_create(*, user: User, data: dict) -> Message:
 # A schedule run's own fields; every other column of logs_message is the same for all runs.
 RUN_FIELDS = (
     "organization_id", "user_id", "schedule_id", "types", "message", "subject", "media", "ivr", "shorten_links",
-    "group_numbers", "where", "segment_id", "content_sid", "content_variables",
+    "group_numbers", "where", "everyone", "segment_id", "content_sid", "content_variables",
 )  # fmt: skip
 RUN_DEFAULTS = {"voice_fallback": "false", "dnc_numbers": "'[]'::jsonb", "external_id": "''", "test": "false",
                 "recipients": "0"}  # fmt: skip

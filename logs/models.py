@@ -43,6 +43,9 @@ class Message(models.Model):
     # Attribute equalities as given ({"attr.COUNTRY": "DE"}), and a saved segment (its filter is
     # read at the fan-out; no constraint: a deleted segment's blasts keep its id and reach nobody).
     where = models.JSONField(default=dict, db_default={}, blank=True)
+    # No group condition (a blast to `where` or a segment alone): the organization, filtered. Kept
+    # apart from an empty `group_numbers`, which (every group deleted since) reaches nobody.
+    everyone = models.BooleanField(default=False, db_default=False)
     segment = models.ForeignKey(
         "segments.Segment",
         on_delete=models.DO_NOTHING,

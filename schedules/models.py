@@ -29,6 +29,7 @@ class Schedule(models.Model):
     shorten_links = models.BooleanField(default=False)
     # Who besides (or instead of) groups, as POST /blasts takes them; a segment is read at each run.
     where = models.JSONField(default=dict, db_default={}, blank=True)
+    everyone = models.BooleanField(default=False, db_default=False, help_text="No group condition (Message.everyone).")
     segment = models.ForeignKey(
         "segments.Segment",
         on_delete=models.DO_NOTHING,

@@ -20,6 +20,7 @@ def schedule_create(*, user: User, data: dict) -> Schedule:
     groups = groups_for_numbers(org, data.get("groups", []), field="groups")
     # Who it reaches is checked as a blast's is (an unknown attribute or segment is a 400); read at each run.
     audience_for(org, data.pop("groups", []), [], where=data.get("where"), segment=data.get("segment"))
+    schedule.everyone = not groups  # who its runs reach is not a group's members
     _assign(schedule, data)
     schedule.active = True
     _check_rule(schedule)

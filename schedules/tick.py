@@ -26,7 +26,7 @@ from schedules.models import Schedule, rule_of
 RULE = ("id", "start_date", "start_time", "timezone", "frequency", "every", "days", "remaining")
 CONTENT = (
     "organization_id", "user_id", "types", "message", "subject", "media", "ivr", "shorten_links", "where",
-    "segment_id", "content_sid", "content_variables",
+    "everyone", "segment_id", "content_sid", "content_variables",
 )  # fmt: skip
 
 

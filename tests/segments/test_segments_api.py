@@ -133,11 +133,37 @@ def test_a_deleted_segment_reaches_nobody(api, people):
 
 def test_a_schedule_runs_to_its_segment(api, people, run_jobs):
     segment_id = api.post(SEGMENTS, {"name": "FR", "where": {"attr.COUNTRY": "FR"}}).json()["id"]
-    made = api.post("/api/v1/schedules", {"title": "t", "types": ["sms"], "segment": segment_id, "message": "Salut",
+    template = "HX" + "1" * 32
+    made = api.post("/api/v1/schedules", {"title": "t", "types": ["rcs"], "segment": segment_id, "message": "Salut",
+                                          "contentSid": template, "contentVariables": {"1": "{first}"},
                                           "startDate": "2030-01-01", "startTime": "09:00"})  # fmt: skip
     assert made.status_code == 201, made.json()
     assert made.json()["segment"] == segment_id and made.json()["groups"] == []
+    assert made.json()["contentSid"] == template and made.json()["types"] == "rcs"
     run_jobs(fire_due, dt.datetime(2030, 1, 2, tzinfo=dt.UTC))
     message = Message.objects.get(schedule_id=made.json()["id"])
-    assert message.segment_id == segment_id
-    assert set(Delivery.objects.filter(message=message).values_list("recipient", flat=True)) == {"+12025550102"}
+    assert (message.segment_id, message.content_sid, message.content_variables) == (
+        segment_id, template, {"1": "{first}"}
+    )  # fmt: skip
+    assert list(Delivery.objects.filter(message=message).values_list("channel", "recipient")) == [
+        ("rcs", "+12025550102")
+    ]  # fmt: skip
+    assert ConsoleSend.objects.get().body == f'[template {template}] {{"1": "Bob"}}'
+
+
+def test_templates_keep_whatsapp_and_rcs_types(api):
+    made = api.post("/api/v1/templates", {"title": "Chat", "types": ["whatsapp", "rcs"], "message": "Hi {attr.X|you}"})
+    assert made.status_code == 201, made.json()
+    assert made.json()["types"] == ["whatsapp", "rcs"]
+
+
+def test_a_schedule_whose_groups_were_deleted_reaches_nobody_even_with_where(api, people, run_jobs):
+    made = api.post("/api/v1/schedules", {"title": "t", "types": ["sms"], "groups": [2], "message": "x",
+                                          "where": {"attr.COUNTRY": "DE"},
+                                          "startDate": "2030-01-01", "startTime": "09:00"})  # fmt: skip
+    assert made.status_code == 201, made.json()
+    api.delete(f"/api/v1/groups/{people['dee'].groups.get().pk}")
+    run_jobs(fire_due, dt.datetime(2030, 1, 2, tzinfo=dt.UTC))
+    message = Message.objects.get(schedule_id=made.json()["id"])
+    assert (message.group_numbers, message.everyone) == ([], False)
+    assert not Delivery.objects.filter(message=message).exists()  # not every German of the organization
