@@ -211,7 +211,9 @@ def channel_where(audience: Audience, channel: str, plan: Plan) -> tuple[str, st
         )
         params += ids
     if audience.where:
-        sql, where_params = attributes.condition_sql("s", dict(audience.where), connection.vendor)
+        sql, where_params = attributes.condition_sql(
+            "s", audience.where, connection.vendor
+        )  # pairs: a name twice, both hold
         clauses.append(sql)
         params += where_params
     if audience.keyword:

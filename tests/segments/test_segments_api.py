@@ -167,3 +167,15 @@ def test_a_schedule_whose_groups_were_deleted_reaches_nobody_even_with_where(api
     message = Message.objects.get(schedule_id=made.json()["id"])
     assert (message.group_numbers, message.everyone) == ([], False)
     assert not Delivery.objects.filter(message=message).exists()  # not every German of the organization
+
+
+def test_a_blast_where_and_its_segment_must_both_hold(api, people, run_jobs):
+    germans = api.post(SEGMENTS, {"name": "DE", "where": {"attr.COUNTRY": "DE"}}).json()["id"]
+    body = {"types": ["sms"], "segment": germans, "message": "x", "hasMedia": 0}
+    assert api.post("/api/v1/blasts/estimate", {**body, "where": {"attr.COLOR": "RED"}}).json()["recipients"] == {
+        "sms": 1
+    }  # Cy  # fmt: skip
+    # The same attribute twice, two values: nobody has both.
+    assert api.post("/api/v1/blasts/estimate", {**body, "where": {"attr.COUNTRY": "FR"}}).json()["recipients"] == {
+        "sms": 0
+    }  # fmt: skip
