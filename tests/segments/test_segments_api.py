@@ -12,7 +12,7 @@ from schedules.tick import fire_due
 from segments.models import Segment
 from subscribers import attributes
 from subscribers.models import Subscriber
-from tests.factories import GroupFactory, SubscriberFactory
+from tests.factories import GroupFactory, SegmentFactory, SubscriberFactory
 from tests.writes import nothing_written
 
 pytestmark = pytest.mark.django_db
@@ -55,8 +55,8 @@ def test_crud(api, people):
     assert api.get(f"{SEGMENTS}/{body['id']}").status_code == 404
 
 
-def test_another_organizations_segment_is_a_404(api, other_api, people):
-    mine = api.post(SEGMENTS, {"name": "All"}).json()
+def test_another_organizations_segment_is_a_404(api, other_api, org, people):
+    mine = {"id": SegmentFactory(organization=org, name="All").pk}
     assert other_api.get(f"{SEGMENTS}/{mine['id']}").status_code == 404
     assert other_api.patch(f"{SEGMENTS}/{mine['id']}", {"name": "x"}).status_code == 404
     assert other_api.delete(f"{SEGMENTS}/{mine['id']}").status_code == 404
