@@ -30,6 +30,7 @@ from connext.models import Organization
 from groups.models import Group
 from logs.models import TEXT_KINDS, Kind
 from segments.models import Segment
+from segments.selectors import segment_of
 from subscribers import attributes
 from subscribers.selectors import keyword_ids_sql
 from subscribers.services import groups_for_numbers
@@ -138,7 +139,7 @@ def audience_for(
         raise ApplicationError("Give groups, a segment or where (attribute filters).", field="groups")
     found = None
     if segment is not None:
-        found = Segment.objects.filter(organization=org, pk=segment).first() if 0 < segment < 2**63 else None
+        found = segment_of(org, segment)
         if found is None:
             raise ApplicationError(f"Unknown segment {segment}.", field="segment")
     return _audience(org, groups, dnc, where, found, strict=True)

@@ -1,13 +1,7 @@
 """Reads of segments. Every function takes the organization first."""
 
-from django.db.models import QuerySet
-
 from connext.models import Organization
 from segments.models import Segment
-
-
-def segments(org: Organization) -> QuerySet[Segment]:
-    return Segment.objects.filter(organization=org)
 
 
 def segment_of(org: Organization, pk) -> Segment | None:
