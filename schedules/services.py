@@ -31,7 +31,15 @@ def schedule_create(*, user: User, data: dict) -> Schedule:
 
 
 def schedule_update(schedule: Schedule, data: dict) -> Schedule:
-    """PATCH: `data` applied, then `next` placed (see `place`)."""
+    """PATCH: `data` applied, then `next` placed (see `place`). A new `where` or `segment` is
+    checked as a blast's audience is, with the schedule's groups (a 400 names the field)."""
+    if "where" in data or "segment" in data:
+        where = data.get("where", schedule.where)
+        segment = data.get("segment", schedule.segment_id)
+        if where or segment is not None:  # known attributes, the organization's segment
+            audience_for(schedule.organization, [], [], where=where, segment=segment)
+        elif schedule.everyone:  # no groups either: it would reach no one in particular
+            raise ApplicationError("Give groups, a segment or where (attribute filters).", field="where")
     before = {name: getattr(schedule, name) for name in (*RULE_FIELDS, "active", "remaining")}
     _assign(schedule, data)
     place(schedule, before, resume=data.get("active") is True)

@@ -179,3 +179,23 @@ def test_a_blast_where_and_its_segment_must_both_hold(api, people, run_jobs):
     assert api.post("/api/v1/blasts/estimate", {**body, "where": {"attr.COUNTRY": "FR"}}).json()["recipients"] == {
         "sms": 0
     }  # fmt: skip
+
+
+def test_a_schedules_filters_and_template_can_change(api, people):
+    made = api.post("/api/v1/schedules", {"title": "t", "types": ["whatsapp"], "where": {"attr.COUNTRY": "DE"},
+                                          "contentSid": "HX" + "2" * 32, "startDate": "2030-01-01",
+                                          "startTime": "09:00"}).json()  # fmt: skip
+    url = f"/api/v1/schedules/{made['id']}"
+    segment_id = api.post(SEGMENTS, {"name": "Black", "where": {"attr.COLOR": "BLACK"}}).json()["id"]
+    patched = api.patch(url, {"segment": segment_id, "contentVariables": {"1": "{first}"}})
+    assert patched.status_code == 200, patched.json()
+    assert (patched.json()["segment"], patched.json()["contentVariables"]) == (segment_id, {"1": "{first}"})
+    for body, field in (
+        ({"where": {"attr.SHOE": "1"}}, "where.attr.SHOE"),
+        ({"segment": 999999}, "segment"),
+        ({"contentSid": ""}, "contentSid"),  # whatsapp needs its template
+        ({"where": {}, "segment": None}, "where"),  # no groups, no filter: nobody in particular
+    ):
+        response = api.patch(url, body)
+        assert response.status_code == 400 and response.json()["message"].startswith(f"{field}: "), response.json()
+    assert api.get(url).json()["segment"] == segment_id
