@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 
 from django.db import connection
 
+from subscribers.models import AttributeKey
+
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 MAX_KEYS = 20
 MAX_STRING = 255
@@ -102,8 +104,6 @@ def merged(current: Mapping, changes: Mapping) -> dict:
 
 def remember(organization_id: int, names: Iterable[str]) -> None:
     """Record that the organization uses these attribute names (idempotent, one INSERT)."""
-    from subscribers.models import AttributeKey
-
     names = sorted(set(names))
     if names:
         AttributeKey.objects.bulk_create(
@@ -113,8 +113,6 @@ def remember(organization_id: int, names: Iterable[str]) -> None:
 
 def known(organization_id: int) -> list[str]:
     """The attribute names the organization has used, sorted (the export's columns)."""
-    from subscribers.models import AttributeKey
-
     return list(
         AttributeKey.objects.filter(organization_id=organization_id).order_by("name").values_list("name", flat=True)
     )
@@ -155,8 +153,6 @@ def parse_where(where, organization_id: int, *, field: str = "where", check_know
 
 
 def known_among(organization_id: int, names: Iterable[str]) -> list[str]:
-    from subscribers.models import AttributeKey
-
     return list(
         AttributeKey.objects.filter(organization_id=organization_id, name__in=list(names)).values_list(
             "name", flat=True
