@@ -147,7 +147,7 @@ def parse_where(where, organization_id: int, *, field: str = "where", check_know
     if unknown:
         raise InvalidFilter(
             f"{field}.{PREFIX}{unknown[0]}",
-            f"Unknown attribute(s): {', '.join(unknown)}; no subscriber of the organization has it.",
+            f"Unknown attribute(s): {', '.join(unknown)}; no subscriber of the organization was ever given it.",
         )
     return out
 
