@@ -18,11 +18,20 @@ from logs.models import Delivery, Kind, Message
 from logs.segments import sms_info
 from subscribers.models import BlocklistEntry
 
-PRICE_SETTINGS = {Kind.SMS: "PRICE_SMS", Kind.MMS: "PRICE_MMS", Kind.VOICE: "PRICE_VOICE", Kind.EMAIL: "PRICE_EMAIL"}
+PRICE_SETTINGS = {
+    Kind.SMS: "PRICE_SMS",
+    Kind.MMS: "PRICE_MMS",
+    Kind.VOICE: "PRICE_VOICE",
+    Kind.EMAIL: "PRICE_EMAIL",
+    Kind.WHATSAPP: "PRICE_WHATSAPP",
+    Kind.RCS: "PRICE_RCS",
+}
 
 
 def count_recipients(audience: Audience, plan: Plan) -> dict[str, int]:
     """Deliveries per channel a fan-out would create now."""
+    if audience.empty:
+        return dict.fromkeys(plan.channels, 0)
     counts = {}
     with connection.cursor() as cursor:
         for channel in plan.channels:
@@ -32,10 +41,17 @@ def count_recipients(audience: Audience, plan: Plan) -> dict[str, int]:
     return counts
 
 
+def audience_of(org, data: dict) -> Audience:
+    """The audience a blast or estimate request names (groups, dnc, where, segment); 400s name the field."""
+    return audience_for(
+        org, data.get("groups", []), data.get("dnc", []), where=data.get("where"), segment=data.get("segment")
+    )
+
+
 def blast_create(*, user: User, data: dict) -> Message:
-    """The Message of a blast to groups; deliveries are made by `fanout` after commit."""
+    """The Message of a blast to groups, filters or a segment; deliveries are made by `fanout` after commit."""
     org = user.organization
-    audience = audience_for(org, data["groups"], data.get("dnc", []))
+    audience = audience_of(org, data)
     plan = plan_for(data["types"], has_media=bool(data.get("media")), voice_fallback=data.get("voice_fallback", False))
     external_id = data.get("external_id", "")
     if external_id:
@@ -49,8 +65,11 @@ def blast_create(*, user: User, data: dict) -> Message:
                 user,
                 data,
                 voice_fallback=data.get("voice_fallback", False),
-                group_numbers=data["groups"],
+                group_numbers=data.get("groups", []),
                 dnc_numbers=data.get("dnc", []),
+                where=data.get("where") or {},
+                everyone=not data.get("groups"),
+                segment_id=data.get("segment"),
                 external_id=external_id,
                 recipients=sum(counts.values()),
             )
@@ -64,7 +83,7 @@ def blast_create(*, user: User, data: dict) -> Message:
 # A schedule run's own fields; every other column of logs_message is the same for all runs.
 RUN_FIELDS = (
     "organization_id", "user_id", "schedule_id", "types", "message", "subject", "media", "ivr", "shorten_links",
-    "group_numbers",
+    "group_numbers", "where", "everyone", "segment_id", "content_sid", "content_variables",
 )  # fmt: skip
 RUN_DEFAULTS = {"voice_fallback": "false", "dnc_numbers": "'[]'::jsonb", "external_id": "''", "test": "false",
                 "recipients": "0"}  # fmt: skip
@@ -86,7 +105,7 @@ def scheduled_blasts_create_from(source: str, params: list) -> list[int]:
     a statement (a SELECT, or an UPDATE ... RETURNING) whose rows are runs with RUN_FIELDS as
     columns, run as a WITH clause of the INSERT. The tick claims, advances and fires its batch
     so, without a row through Python."""
-    columns = ", ".join(RUN_FIELDS)
+    columns = ", ".join(map(connection.ops.quote_name, RUN_FIELDS))  # "where" is an SQL keyword
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH runs AS ({source}) "  # noqa: S608 (our SQL, params bound)
@@ -119,6 +138,8 @@ def _message_create(user: User, data: dict, **fields) -> Message:
         media=data.get("media", []),
         ivr=data.get("ivr", False),
         shorten_links=data.get("shorten_links", False),
+        content_sid=data.get("content_sid", ""),
+        content_variables=data.get("content_variables", {}),
         **fields,
     )
 
@@ -152,7 +173,7 @@ def blast_test(*, user: User, data: dict) -> Message:
 def estimate(*, user: User, data: dict) -> dict:
     """Recipients, SMS segments and cost per type for a blast, without sending it."""
     org = user.organization
-    audience = audience_for(org, data["groups"], data.get("dnc", []))
+    audience = audience_of(org, data)
     plan = plan_for(data["types"], has_media=data["has_media"], voice_fallback=data.get("voice_fallback", False))
     counts = count_recipients(audience, plan)
     # Merge fields count as their fallback text: the shortest a rendered text can be.
@@ -167,6 +188,14 @@ def estimate(*, user: User, data: dict) -> dict:
     by_type = {t: plan.channel_of(t) for t in data["types"]}
     if plan.voice_fallback_only:
         by_type.setdefault(Kind.VOICE, Kind.VOICE)
+    extra = {}
+    if plan.rcs:
+        # The most the RCS sends can cost more: every handset without RCS gets the SMS fallback.
+        fallback = Decimal(str(settings.PRICE_SMS)) * counts[Kind.RCS] * (info.segments or 1)
+        extra["rcsFallback"] = {
+            "recipients": counts[Kind.RCS],
+            "cost": float(fallback.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)),
+        }
     return {
         "recipients": {t: counts[channel] for t, channel in by_type.items()},
         "totalRecipients": sum(counts.values()),
@@ -176,4 +205,5 @@ def estimate(*, user: User, data: dict) -> dict:
         "cost": {t: float(cost[channel]) for t, channel in by_type.items()},
         "total": float(sum(cost.values(), Decimal(0))),
         "currency": settings.PRICE_CURRENCY,
+        **extra,
     }

@@ -1,4 +1,4 @@
-"""Fan-out: a message's groups expanded into deliveries, once, with set-based SQL.
+"""Fan-out: a message's audience (groups, filters, segment) expanded into deliveries, once, with set-based SQL.
 
 One `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per channel (no Python per recipient) inside
 the transaction that marks the message fanned out, so a redelivered task makes nothing twice;
@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from blasts import wakeups
-from blasts.audience import Audience, channel_where, plan_for
+from blasts.audience import audience_of_message, channel_where, plan_for
 from connext import changes
 from logs import state
 from logs.models import Message
@@ -28,20 +28,13 @@ def fanout(message_id: int) -> int:
         message = Message.objects.select_for_update(no_key=True).filter(pk=message_id).first()
         if message is None or message.fanned_out_at is not None:
             return 0  # deleted, or a redelivered task: done already
-        audience = Audience(
-            organization_id=message.organization_id,
-            group_ids=tuple(
-                message.organization.groups.filter(number__in=message.group_numbers).values_list("id", flat=True)
-            ),
-            dnc_ids=tuple(
-                message.organization.groups.filter(number__in=message.dnc_numbers).values_list("id", flat=True)
-            ),
-        )
+        # Its groups, filters and segment as they are now (blasts.audience).
+        audience = audience_of_message(message)
         plan = plan_for(message.types, has_media=bool(message.media), voice_fallback=message.voice_fallback)
         created = 0
         # Canceled before its fan-out: the rows are made canceled, so its log still shows who.
         status = state.CANCELED if message.canceled_at else state.QUEUED
-        if audience.group_ids:  # every group deleted since: nobody to send to
+        if not audience.empty:  # e.g. every group (or the segment) deleted since: nobody to send to
             with connection.cursor() as cursor:
                 for channel in plan.channels:
                     column, where, params = channel_where(audience, channel, plan)

@@ -30,7 +30,7 @@ class ConsoleSend(models.Model):
     """What the console channel 'sent': the outbox of the embedded default, read by people and tests."""
 
     delivery = models.ForeignKey("logs.Delivery", on_delete=models.CASCADE, related_name="+")
-    channel = models.CharField(max_length=5)
+    channel = models.CharField(max_length=16)
     to = models.CharField(max_length=254)
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)

@@ -6,7 +6,9 @@ A blast renders one text per recipient, so a text is parsed once by
 Syntax, and what is deliberately *not* a placeholder:
 
 - `{name}` or `{name|fallback}`, where `name` is one of `MERGE_FIELDS` in any case
-  (`{First}` and `{FIRST}` are `{first}`).
+  (`{First}` and `{FIRST}` are `{first}`), or a custom attribute `{attr.NAME}` (`attr.` in any
+  case, NAME exactly as the attribute is spelled: subscribers.attributes); a subscriber without
+  that attribute gets the fallback.
 - The fallback is everything after the first `|` up to `}`, verbatim: spaces are
   kept (`{first|my friend}`), `|` may appear in it, it may be empty. It cannot
   contain braces or a line break, so a stray `{` never swallows the rest of a message.
@@ -21,11 +23,33 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
+from subscribers.attributes import render_value
+
 MERGE_FIELDS: tuple[str, ...] = ("first", "last", "phone", "email", "address", "city", "state", "zip")
 
+ATTRIBUTE_PREFIX = "attr."
 # Anything shaped like a placeholder, supported or not; `unknown_fields` reports the rest.
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([^{}\r\n]*))?\}")
+_PLACEHOLDER = re.compile(
+    r"\{([Aa][Tt][Tt][Rr]\.[A-Za-z][A-Za-z0-9_]{0,39}|[A-Za-z_][A-Za-z0-9_]*)(?:\|([^{}\r\n]*))?\}"
+)
 _SUPPORTED = frozenset(MERGE_FIELDS)
+
+
+def _slot_name(written: str) -> str | None:
+    """The key a placeholder reads from the values: `first`, `attr.COLOR`; None if unsupported."""
+    if "." in written:
+        return ATTRIBUTE_PREFIX + written.split(".", 1)[1]
+    name = written.lower()
+    return name if name in _SUPPORTED else None
+
+
+def merge_values(fields: Mapping) -> dict:
+    """A subscriber's values as templates read them: its fields, and each custom attribute as
+    `attr.NAME` text (booleans true/false, whole numbers without .0)."""
+    values = {name: value for name, value in fields.items() if name != "attributes"}
+    for name, value in (fields.get("attributes") or {}).items():
+        values[ATTRIBUTE_PREFIX + name] = render_value(value)
+    return values
 
 
 class Template:
@@ -35,15 +59,15 @@ class Template:
     so `render` is one loop with no type checks.
     """
 
-    __slots__ = ("_literals", "_slots", "fields", "is_static", "text")
+    __slots__ = ("_literals", "_slots", "fields", "is_static", "text", "uses_attributes")
 
     def __init__(self, text: str) -> None:
         literals: list[str] = []
         slots: list[tuple[str, str]] = []
         start = 0
         for match in _PLACEHOLDER.finditer(text):
-            name = match.group(1).lower()
-            if name not in _SUPPORTED:
+            name = _slot_name(match.group(1))
+            if name is None:
                 continue  # left in the surrounding literal, as written
             literals.append(text[start : match.start()])
             slots.append((name, match.group(2) or ""))
@@ -54,9 +78,11 @@ class Template:
         self._slots: tuple[tuple[str, str], ...] = tuple(slots)
         self.fields: frozenset[str] = frozenset(name for name, _ in slots)
         self.is_static: bool = not slots
+        self.uses_attributes: bool = any(name.startswith(ATTRIBUTE_PREFIX) for name in self.fields)
 
     def render(self, values: Mapping[str, str | None]) -> str:
-        """The text for one recipient; `values` is keyed by lowercase field name.
+        """The text for one recipient; `values` is keyed by lowercase field name, and `attr.NAME`
+        for attributes (see `merge_values`).
 
         A value that is missing, None, empty or only whitespace gets the fallback
         (empty without one), so "Hi {first|there}" never reads "Hi  ,".
@@ -106,6 +132,6 @@ def unknown_fields(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for match in _PLACEHOLDER.finditer(text):
         name = match.group(1)
-        if name.lower() not in _SUPPORTED:
+        if _slot_name(name) is None:
             seen.setdefault(name, None)
     return list(seen)

@@ -14,10 +14,12 @@ from connext.fields import (
     StrictCharField,
     StrictIntegerField,
 )
-from logs.models import TEXT_KINDS, Kind
-from subscribers.serializers import GroupNumbersField
+from logs.models import CONTENT_KINDS, TEXT_KINDS, Kind
+from subscribers.serializers import GroupNumbersField, WhereField
 
-TYPES = (*Kind.values, AUDIO)  # sms mms voice email, and audio (a call playing the recording)
+TYPES = (*Kind.values, AUDIO)  # sms mms voice email whatsapp rcs, and audio (a call playing the recording)
+CONTENT_SID = r"^HX[0-9a-fA-F]{32}$"  # a Twilio Content template
+MAX_CONTENT_VARIABLES = 100
 SMS_MAX_CHARACTERS = 1600  # Twilio's limit for one message body
 MAX_MEDIA = 10  # Twilio's limit of media per MMS
 
@@ -27,7 +29,9 @@ class TypesField(serializers.ListField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("allow_empty", False)
-        kwargs.setdefault("help_text", "Any of sms, mms, voice (text-to-speech), audio (a recording), email.")
+        kwargs.setdefault(
+            "help_text", "Any of sms, mms, voice (text-to-speech), audio (a recording), email, whatsapp, rcs."
+        )
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -40,15 +44,56 @@ class MediaSerializer(ConnextSerializer):
     name = StrictCharField(max_length=255, required=False)
 
 
+class ContentVariablesField(serializers.DictField):
+    """Twilio Content variables: {"1": "Hi {first|there}"}; merge fields are rendered per recipient."""
+
+    child = StrictCharField(max_length=1024, allow_blank=True)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > MAX_CONTENT_VARIABLES:
+            raise serializers.ValidationError(f"At most {MAX_CONTENT_VARIABLES} variables.")
+        return value
+
+
+# The fields of a WhatsApp / RCS template send, the same on blasts and schedules.
+def content_sid_field(**kwargs):
+    return serializers.RegexField(
+        CONTENT_SID,
+        source="content_sid",
+        required=False,
+        allow_blank=True,
+        help_text="whatsapp, rcs: a Twilio Content template (HX...): a WhatsApp template approved by Meta, "
+        "an RCS rich card or carousel. Required for whatsapp (outside the 24-hour session window only a "
+        "template may be sent).",
+        **kwargs,
+    )
+
+
+def content_variables_field(**kwargs):
+    return ContentVariablesField(
+        source="content_variables",
+        required=False,
+        help_text='The template\'s variables, e.g. {"1": "{first|there}", "2": "{attr.COLOR}"}: merge fields '
+        "are filled per recipient.",
+        **kwargs,
+    )
+
+
 def check_text_fields(attrs: dict) -> None:
     """Merge fields name fields we have (a subject is one header line: SingleLineCharField)."""
     errors = {}
-    for field in ("message", "subject"):
-        unknown = rendering.unknown_fields(attrs.get(field, ""))
+    texts = {field: attrs.get(field, "") for field in ("message", "subject")}
+    for key, value in (attrs.get("content_variables") or {}).items():
+        texts[f"contentVariables.{key}"] = value
+    for field, text in texts.items():
+        unknown = rendering.unknown_fields(text)
         if unknown:
             names = ", ".join("{" + name + "}" for name in unknown)
             allowed = ", ".join("{" + name + "}" for name in rendering.MERGE_FIELDS)
-            errors[field] = [f"Unknown merge field(s) {names}; use {allowed}, with an optional |fallback."]
+            errors[field] = [
+                f"Unknown merge field(s) {names}; use {allowed} or {{attr.NAME}}, with an optional |fallback."
+            ]
     if errors:
         raise serializers.ValidationError(errors)
 
@@ -60,9 +105,19 @@ def check_content(attrs: dict) -> None:
     message = attrs.get("message", "").strip()
     media = attrs.get("media", [])
     errors = {}
+    content_sid = attrs.get("content_sid", "")
     if not message and any(t in types for t in (Kind.SMS, Kind.VOICE, Kind.EMAIL)):
         needs = ", ".join(t for t in types if t in (Kind.SMS, Kind.VOICE, Kind.EMAIL))
         errors["message"] = [f"Required for {needs}."]
+    if Kind.WHATSAPP in types and not content_sid:
+        errors["contentSid"] = [
+            "Required for whatsapp: outside the 24-hour session window WhatsApp takes only an approved "
+            "template (the message, if any, goes as free text to recipients inside the window)."
+        ]
+    if Kind.RCS in types and not content_sid and not message:
+        errors["message"] = ["Required for rcs: a message or a contentSid."]
+    if (content_sid or attrs.get("content_variables")) and not set(CONTENT_KINDS) & set(types):
+        errors["contentSid" if content_sid else "contentVariables"] = ["Only for whatsapp or rcs."]
     if Kind.MMS in types and not media and not message:
         errors["message"] = ["An mms needs a message or media."]
     if Kind.MMS in types and not media:
@@ -71,7 +126,7 @@ def check_content(attrs: dict) -> None:
         errors["media"] = ["Required for audio: a recording (audio/* type, or an .mp3/.wav URL)."]
     if Kind.EMAIL in types and not attrs.get("subject", "").strip():
         errors["subject"] = ["Required for email."]
-    if set(TEXT_KINDS) & set(types) and len(message) > SMS_MAX_CHARACTERS:
+    if {*TEXT_KINDS, *CONTENT_KINDS} & set(types) and len(message) > SMS_MAX_CHARACTERS:
         errors["message"] = [f"At most {SMS_MAX_CHARACTERS} characters for a text."]
     if attrs.get("ivr") and not ({Kind.VOICE, AUDIO} & set(types)):
         errors["ivr"] = ["Only for voice or audio."]
@@ -117,11 +172,29 @@ class TemplateSerializer(ConnextModelSerializer):
         return attrs
 
 
+# `where` and `segment`: who, besides (or instead of) groups; the same on blasts, schedules and the estimate.
+def segment_field(**kwargs):
+    return StrictIntegerField(
+        min_value=1,
+        required=False,
+        help_text="A saved segment's id (GET /segments): its filter, as it is when the blast fans out.",
+        **kwargs,
+    )
+
+
+GROUPS_HELP = (
+    "Group numbers to send to (members of any of them). Give groups, where or segment, or several: "
+    "the audience is who matches all of them."
+)
+
+
 class BlastSerializer(ConnextSerializer):
     types = TypesField()
-    groups = serializers.ListField(
-        child=StrictIntegerField(min_value=1), allow_empty=False, help_text="Group numbers to send to."
-    )
+    groups = serializers.ListField(child=StrictIntegerField(min_value=1), required=False, help_text=GROUPS_HELP)
+    where = WhereField(required=False)
+    segment = segment_field()
+    contentSid = content_sid_field()
+    contentVariables = content_variables_field()
     dnc = serializers.ListField(
         child=StrictIntegerField(min_value=1), required=False, help_text="Group numbers whose members are left out."
     )
@@ -157,11 +230,15 @@ class TestBlastSerializer(BlastSerializer):
     externalId = None
     voiceFallback = None
     dnc = None
+    where = None
+    segment = None
 
 
 class EstimateSerializer(ConnextSerializer):
     types = TypesField()
-    groups = serializers.ListField(child=StrictIntegerField(min_value=1), allow_empty=False)
+    groups = serializers.ListField(child=StrictIntegerField(min_value=1), required=False, help_text=GROUPS_HELP)
+    where = WhereField(required=False)
+    segment = segment_field()
     dnc = serializers.ListField(child=StrictIntegerField(min_value=1), required=False)
     message = StrictCharField(required=False, allow_blank=True, max_length=10000)
     hasMedia = IntBooleanField(source="has_media")
@@ -189,3 +266,8 @@ class EstimateResultSerializer(serializers.Serializer):
     )
     total = serializers.FloatField()
     currency = serializers.CharField()
+    rcsFallback = serializers.DictField(
+        required=False,
+        help_text="With rcs: {recipients, cost}: what the RCS recipients would cost more at most if every "
+        "handset fell back to SMS (priced as SMS segments, on top of the RCS cost in `total`).",
+    )

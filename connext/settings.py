@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apikeys",
     "groups",
     "subscribers",
+    "segments",
     "webhooks",
     "logs",
     "devices",
@@ -158,6 +159,11 @@ TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="") or None  # None: Twilio's own
+# WhatsApp through Twilio: the WhatsApp-enabled sender (E.164, sent as whatsapp:+...); unset: no
+# WhatsApp through Twilio (the console takes whatsapp deliveries).
+TWILIO_WHATSAPP_FROM = env("TWILIO_WHATSAPP_FROM", default="")
+# RCS through Twilio: a Messaging Service (MG...) with an RCS sender and an SMS sender for the fallback.
+TWILIO_RCS_MESSAGING_SERVICE_SID = env("TWILIO_RCS_MESSAGING_SERVICE_SID", default="")
 SENDGRID_API_KEY = env("SENDGRID_API_KEY", default="")
 SENDGRID_FROM_EMAIL = env("SENDGRID_FROM_EMAIL", default="")
 SENDGRID_WEBHOOK_PUBLIC_KEY = env("SENDGRID_WEBHOOK_PUBLIC_KEY", default="")
@@ -181,12 +187,16 @@ SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=20.0)
 SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=15.0)  # seconds between sweeps (beat)
 TWILIO_RATE_LIMIT = env.int("TWILIO_RATE_LIMIT", default=0)  # sends/s across workers; 0 = none
 SENDGRID_RATE_LIMIT = env.int("SENDGRID_RATE_LIMIT", default=0)
+TWILIO_WHATSAPP_RATE_LIMIT = env.int("TWILIO_WHATSAPP_RATE_LIMIT", default=0)  # WhatsApp sends/s; 0 = none
+TWILIO_RCS_RATE_LIMIT = env.int("TWILIO_RCS_RATE_LIMIT", default=0)  # RCS sends/s; 0 = none
 CONSOLE_DELIVERY_DELAY = env.float("CONSOLE_DELIVERY_DELAY", default=2.0)
-# Estimate prices: per SMS segment, per MMS, per call, per email.
+# Estimate prices: per SMS segment, per MMS, per call, per email, per WhatsApp message, per RCS message.
 PRICE_SMS = env.float("PRICE_SMS", default=0.0079)
 PRICE_MMS = env.float("PRICE_MMS", default=0.02)
 PRICE_VOICE = env.float("PRICE_VOICE", default=0.014)
 PRICE_EMAIL = env.float("PRICE_EMAIL", default=0.001)
+PRICE_WHATSAPP = env.float("PRICE_WHATSAPP", default=0.005)
+PRICE_RCS = env.float("PRICE_RCS", default=0.0083)
 PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
 
 # --- Admin console -------------------------------------------------------------

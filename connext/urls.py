@@ -7,6 +7,7 @@ from connext import views
 api_v1 = [
     path("", include("groups.urls")),
     path("", include("subscribers.urls")),
+    path("", include("segments.urls")),
     path("", include("devices.urls")),
     path("", include("blasts.urls")),
     path("", include("schedules.urls")),

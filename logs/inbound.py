@@ -1,18 +1,21 @@
-"""Texts recipients send us: STOP/START/HELP keywords and replies, whichever channel brought them.
+"""Texts recipients send us: STOP/START/HELP keywords and replies, whichever channel brought them
+(SMS, WhatsApp, RCS). A WhatsApp message also opens its sender's 24-hour session window.
 
 A channel parses its provider's inbound message into a `logs.reports.InboundText` and answers
 the provider with what `receive_text` returns (the HELP text, or nothing).
 """
 
+import datetime as dt
 import logging
 import string
 
 from django.db.models import Q
+from django.utils import timezone
 
 from connext import changes
 from connext.db import retry_on_conflict
 from connext.models import Organization
-from logs.models import TEXT_KINDS, Delivery, Reply
+from logs.models import REPLY_KINDS, ChannelSession, Delivery, Kind, Reply
 from logs.reports import InboundText
 from subscribers.addresses import InvalidAddress, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
@@ -25,12 +28,33 @@ START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP"})
 KEYWORD_PADDING = string.whitespace + string.punctuation
 DEFAULT_HELP = "{org}: reply STOP to unsubscribe, START to subscribe again. Msg & data rates may apply."
+# WhatsApp's customer service window: free text is allowed this long after the recipient's last message.
+SESSION_WINDOW = dt.timedelta(hours=24)
+
+
+def open_sessions(channel: str, addresses: list[str]) -> set[str]:
+    """Which of `addresses` wrote to us on `channel` within SESSION_WINDOW (one query)."""
+    if not addresses:
+        return set()
+    since = timezone.now() - SESSION_WINDOW
+    return set(
+        ChannelSession.objects.filter(channel=channel, address__in=addresses, last_inbound_at__gte=since).values_list(
+            "address", flat=True
+        )
+    )
+
+
+def _session_opened(channel: str, phone: str) -> None:
+    """The recipient wrote to us on a chat channel: its window is open from now."""
+    ChannelSession.objects.update_or_create(
+        channel=channel, address=phone[:32], defaults={"last_inbound_at": timezone.now()}
+    )
 
 
 def _last_delivery(phone: str) -> dict | None:
     """The last text delivery handed to a provider for this number: what a reply answers."""
     return (
-        Delivery.objects.filter(recipient=phone, channel__in=TEXT_KINDS)
+        Delivery.objects.filter(recipient=phone, channel__in=REPLY_KINDS)
         .exclude(sent_at=None)
         .order_by("-sent_at", "-id")
         .values("id", "message__organization_id")
@@ -42,7 +66,7 @@ def _organizations_texting(phone: str) -> list[Organization]:
     """Every organization that has texted the number or keeps it as a subscriber's phone.
     Opt-outs are kept per sender number at the provider, and every organization sends from ours."""
     texted = (
-        Delivery.objects.filter(recipient=phone, channel__in=TEXT_KINDS)
+        Delivery.objects.filter(recipient=phone, channel__in=REPLY_KINDS)
         .exclude(sent_at=None)
         .values_list("message__organization_id", flat=True)
     )
@@ -62,6 +86,8 @@ def receive_text(text: InboundText) -> str | None:
         phone = normalize_phone(text.from_number)
     except InvalidAddress:
         phone = text.from_number.strip()  # a short code or sender name: nothing to block or match
+    if text.channel == Kind.WHATSAPP:
+        _session_opened(Kind.WHATSAPP, phone)  # any message, a keyword too, opens the window
     keyword = text.body.strip(KEYWORD_PADDING).upper()
     if keyword in STOP_WORDS:
         for org in _organizations_texting(phone):

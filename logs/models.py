@@ -14,10 +14,16 @@ class Kind(models.TextChoices):
     MMS = "mms"
     VOICE = "voice"
     EMAIL = "email"
+    WHATSAPP = "whatsapp"  # Twilio's Messages API to whatsapp: addresses
+    RCS = "rcs"  # Twilio's Messages API through a Messaging Service with an RCS sender (SMS fallback)
 
 
-TEXT_KINDS = (Kind.SMS, Kind.MMS)  # what a recipient can reply to, and opt out of with STOP
+TEXT_KINDS = (Kind.SMS, Kind.MMS)  # texts to the subscribers who take texts (`text = 1`)
+# What a recipient can reply to, and opt out of with STOP: the texts, and the chat channels.
+REPLY_KINDS = (Kind.SMS, Kind.MMS, Kind.WHATSAPP, Kind.RCS)
 PHONE_KINDS = (Kind.SMS, Kind.MMS, Kind.VOICE)
+# Channels whose content may be a Twilio Content template (contentSid + contentVariables).
+CONTENT_KINDS = (Kind.WHATSAPP, Kind.RCS)
 
 
 class Message(models.Model):
@@ -25,7 +31,7 @@ class Message(models.Model):
 
     organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="messages")
     user = models.ForeignKey("connext.User", on_delete=models.SET_NULL, null=True, related_name="messages")
-    types = models.JSONField(default=list, help_text="Requested types: sms, mms, voice, audio, email.")
+    types = models.JSONField(default=list, help_text="Requested types: sms, mms, voice, audio, email, whatsapp, rcs.")
     message = models.TextField(blank=True)
     subject = models.CharField(max_length=255, blank=True)
     media = models.JSONField(default=list, help_text="[{url, type?, name?}]")
@@ -34,6 +40,25 @@ class Message(models.Model):
     voice_fallback = models.BooleanField(default=False)
     group_numbers = models.JSONField(default=list)
     dnc_numbers = models.JSONField(default=list)
+    # Attribute equalities as given ({"attr.COUNTRY": "DE"}), and a saved segment (its filter is
+    # read at the fan-out; no constraint: a deleted segment's blasts keep its id and reach nobody).
+    where = models.JSONField(default=dict, db_default={}, blank=True)
+    # No group condition (a blast to `where` or a segment alone): the organization, filtered. Kept
+    # apart from an empty `group_numbers`, which (every group deleted since) reaches nobody.
+    everyone = models.BooleanField(default=False, db_default=False)
+    segment = models.ForeignKey(
+        "segments.Segment",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # WhatsApp / RCS: an approved Twilio Content template and its variables ({"1": "{first|there}"},
+    # merge fields rendered per recipient). WhatsApp sends the template outside the 24-hour session.
+    content_sid = models.CharField(max_length=34, blank=True, db_default="")
+    content_variables = models.JSONField(default=dict, db_default={}, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     test = models.BooleanField(default=False, help_text="A test send to the user's own phone/email.")
     recipients = models.PositiveIntegerField(default=0, help_text="Deliveries: one per recipient and channel.")
@@ -110,6 +135,8 @@ class Delivery(models.Model):
     error_message = models.TextField(blank=True)
     digits = models.CharField(max_length=32, blank=True, help_text="IVR keypress of a voice delivery.")
     clicks = models.PositiveIntegerField(default=0)
+    # The channel that carried it instead (an RCS send the handset could not take went as "sms").
+    fallback = models.CharField(max_length=16, blank=True, db_default="")
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
@@ -131,8 +158,8 @@ class Delivery(models.Model):
             # (sent_at set): nothing for the fan-out's INSERT to maintain.
             models.Index(
                 fields=["recipient", "-sent_at"],
-                condition=Q(channel__in=["sms", "mms"]) & Q(sent_at__isnull=False),
-                name="delivery_texted",
+                condition=Q(channel__in=["sms", "mms", "whatsapp", "rcs"]) & Q(sent_at__isnull=False),
+                name="delivery_replyable",
             ),
         ]
 
@@ -192,6 +219,21 @@ class Reply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_number}: {self.body[:40]}"
+
+
+class ChannelSession(models.Model):
+    """When a recipient last wrote to us on a chat channel (WhatsApp): for 24 hours after, a
+    business may send them free text; outside that window only an approved template."""
+
+    channel = models.CharField(max_length=16)
+    address = models.CharField(max_length=32, help_text="E.164 phone.")
+    last_inbound_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "address"], name="channel_session_once")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.address} {self.last_inbound_at:%Y-%m-%d %H:%M}"
 
 
 class MessageCount(models.Model):

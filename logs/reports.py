@@ -66,6 +66,7 @@ class Report:
     error_code: str = ""
     error_message: str = ""
     refusal: Refusal | None = None
+    fallback: str = ""  # the channel that carried the send instead (an RCS send that went as "sms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class InboundText:
     to_number: str
     body: str
     provider_id: str  # the provider's id of the message: a repeated post is stored once
+    channel: str = "sms"  # sms (and mms), whatsapp or rcs: where it came from
 
 
 def delivery_id_of(value) -> int | None:
@@ -114,11 +116,14 @@ def apply_reports(reports: Sequence[Report | ClickReport], *, provider: str, kin
     statuses: dict[str, dict[int, tuple]] = defaultdict(dict)
     blocks: set[tuple[int, str, str]] = set()
     clicks: list[Click] = []
+    fallbacks: dict[str, list[int]] = defaultdict(list)
     for report in reports:
         for row in rows_of(report):
             if isinstance(report, ClickReport):
                 clicks.append(_click(row["id"], report))
                 continue
+            if report.fallback:
+                fallbacks[report.fallback].append(row["id"])
             if report.status is not None:
                 update = _row(row["id"], report)
                 earlier = statuses[report.status].get(row["id"])
@@ -132,6 +137,9 @@ def apply_reports(reports: Sequence[Report | ClickReport], *, provider: str, kin
             counts[status] += state.apply_callbacks(status, list(statuses[status].values()), provider=provider)
         _block_all(blocks)
         counts["blocked"] = len(blocks)
+        for channel, ids in fallbacks.items():
+            # Not a status: which channel carried the send, recorded once (the first report that says so).
+            counts["fallbacks"] += Delivery.objects.filter(id__in=ids, fallback="").update(fallback=channel[:16])
         counts["clicks"] = count_clicks(clicks)
     return dict(counts)
 
@@ -146,7 +154,13 @@ def block_refused(delivery_ids: Sequence[int], refusal: Refusal) -> None:
 
 
 def _plain_status(report) -> bool:
-    return isinstance(report, Report) and report.delivery_id is not None and report.status and not report.refusal
+    return (
+        isinstance(report, Report)
+        and report.delivery_id is not None
+        and report.status
+        and not report.refusal
+        and not report.fallback
+    )
 
 
 def _row(delivery_id: int, report: Report) -> tuple:

@@ -6,7 +6,7 @@ from django.db.models.functions import Coalesce, NullIf
 
 from connext.errors import ApplicationError
 from connext.models import Organization
-from logs.models import Delivery, Message, MessageCount, Reply
+from logs.models import Delivery, Kind, Message, MessageCount, Reply
 
 STATUSES = [choice.value for choice in Delivery.Status]
 STATUS_FILTERS = [*STATUSES, "clicked"]
@@ -76,16 +76,17 @@ def delivery_queryset(message: Message, *, keyword: str = "", status: str = "") 
     reply = Coalesce(Subquery(latest_reply), NullIf("digits", Value("")), output_field=TextField())
     return qs.annotate(reply=reply).only(
         "id", "recipient", "channel", "status", "error_code", "error_message", "provider_id", "sent_at",
-        "delivered_at", "clicks",
+        "delivered_at", "clicks", "fallback",
     )  # fmt: skip
 
 
 def message_stats(message: Message) -> dict:
     """`GET /logs/{id}/stats`: counts per status, failures grouped by error code, clicks.
 
-    PostgreSQL: one read of the message's running totals. SQLite: grouped queries."""
+    PostgreSQL: one read of the message's running totals. SQLite: grouped queries. With rcs, the
+    sends that fell back to SMS are counted too (`fallbacks`)."""
     if _counted():
-        return _stats_from_counts(message)
+        return {**_stats_from_counts(message), "fallbacks": fallback_counts(message)}
     statuses = dict.fromkeys(STATUSES, 0)
     clicked = clicks = 0
     rows = (
@@ -102,7 +103,16 @@ def message_stats(message: Message) -> dict:
     failed = Delivery.objects.filter(message=message, status=Delivery.Status.FAILED)
     for row in failed.values("error_code").annotate(count=Count("id"), message=Max("error_message")).order_by():
         errors[row["error_code"]] = (row["count"], row["message"])
-    return _stats(statuses, clicked, clicks, errors)
+    return {**_stats(statuses, clicked, clicks, errors), "fallbacks": fallback_counts(message)}
+
+
+def fallback_counts(message: Message) -> dict[str, int]:
+    """{channel: n}: the message's sends another channel carried (RCS sends that went as "sms").
+    Counted from its rcs rows, and only when it has rcs: a message of other types has none."""
+    if Kind.RCS not in (message.types or []):
+        return {}
+    rows = Delivery.objects.filter(message=message, channel=Kind.RCS).exclude(fallback="")
+    return dict(rows.values_list("fallback").annotate(n=Count("id")).order_by().values_list("fallback", "n"))
 
 
 def _stats_from_counts(message: Message) -> dict:

@@ -65,6 +65,10 @@ class DeliveryLogSerializer(serializers.Serializer):
     providerId = serializers.CharField(source="provider_id")
     sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
     deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
+    fallback = serializers.CharField(
+        help_text='The channel that carried the send instead, "" if none (an RCS send the handset could not '
+        'take goes as "sms").'
+    )
     reply = serializers.CharField(
         allow_null=True,
         help_text="The latest inbound reply to this send, if any; for a call with ivr, the key pressed.",
@@ -97,6 +101,10 @@ class StatsSerializer(serializers.Serializer):
     statuses = StatusCountsSerializer()
     errors = ErrorCountSerializer(many=True)
     clicks = serializers.IntegerField(help_text="Clicks in all.")
+    fallbacks = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text='Sends another channel carried, per channel: {"sms": 12} for RCS sends that fell back to SMS.',
+    )
 
 
 class CancelResultSerializer(serializers.Serializer):

@@ -27,6 +27,20 @@ class Schedule(models.Model):
     media = models.JSONField(default=list, blank=True, help_text="[{url, type?, name?}]")
     ivr = models.BooleanField(default=False)
     shorten_links = models.BooleanField(default=False)
+    # Who besides (or instead of) groups, as POST /blasts takes them; a segment is read at each run.
+    where = models.JSONField(default=dict, db_default={}, blank=True)
+    everyone = models.BooleanField(default=False, db_default=False, help_text="No group condition (Message.everyone).")
+    segment = models.ForeignKey(
+        "segments.Segment",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    content_sid = models.CharField(max_length=34, blank=True, db_default="")
+    content_variables = models.JSONField(default=dict, db_default={}, blank=True)
     # When: the start in `timezone` (an IANA name; the organization's by default), and the rule.
     start_date = models.DateField()
     start_time = models.TimeField()

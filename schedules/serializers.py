@@ -7,9 +7,17 @@ import zoneinfo
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from blasts.serializers import MAX_MEDIA, BlastSerializer, MediaSerializer
+from blasts.serializers import (
+    MAX_MEDIA,
+    BlastSerializer,
+    MediaSerializer,
+    content_sid_field,
+    content_variables_field,
+    segment_field,
+)
 from connext.fields import ConnextSerializer, IntBooleanField, SingleLineCharField, StrictCharField, StrictIntegerField
 from schedules import recurrence
+from subscribers.serializers import WhereField
 
 TIMEZONES = sorted(zoneinfo.available_timezones())
 MAX_EVERY = 100_000
@@ -105,6 +113,10 @@ class ScheduleUpdateSerializer(_RuleFields):
         min_value=0, max_value=MAX_REMAINING, required=False, allow_null=True, help_text="0 ends the schedule."
     )
     active = IntBooleanField(required=False, help_text="0 pauses the schedule, 1 resumes it.")
+    where = WhereField(required=False, help_text="Replaces the attribute equalities its runs must match.")
+    segment = segment_field(allow_null=True)
+    contentSid = content_sid_field()
+    contentVariables = content_variables_field()
 
     def validate(self, attrs):
         given = [name for name in ("start_date", "start_time") if name in attrs]
@@ -131,6 +143,10 @@ class ScheduleSerializer(serializers.Serializer):
     remaining = serializers.IntegerField(allow_null=True, help_text="Runs left; null: no end.")
     days = serializers.IntegerField(allow_null=True)
     timezone = serializers.CharField()
+    where = serializers.DictField(help_text="Attribute equalities each run's audience must match.")
+    segment = serializers.IntegerField(source="segment_id", allow_null=True, help_text="A segment's id, or null.")
+    contentSid = serializers.CharField(source="content_sid")
+    contentVariables = serializers.DictField(source="content_variables", child=serializers.CharField())
 
     def get_groups(self, schedule) -> list[int]:
         return sorted(group.number for group in schedule.groups.all())

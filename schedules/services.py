@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from blasts.audience import audience_for
 from connext.errors import ApplicationError
 from connext.models import User
 from schedules import recurrence
@@ -16,7 +17,10 @@ RULE_FIELDS = ("start_date", "start_time", "timezone", "frequency", "every", "da
 def schedule_create(*, user: User, data: dict) -> Schedule:
     org = user.organization
     schedule = Schedule(organization=org, user=user, timezone=data.pop("timezone", None) or org.timezone)
-    groups = groups_for_numbers(org, data.pop("groups"), field="groups")
+    groups = groups_for_numbers(org, data.get("groups", []), field="groups")
+    # Who it reaches is checked as a blast's is (an unknown attribute or segment is a 400); read at each run.
+    audience_for(org, data.pop("groups", []), [], where=data.get("where"), segment=data.get("segment"))
+    schedule.everyone = not groups  # who its runs reach is not a group's members
     _assign(schedule, data)
     schedule.active = True
     _check_rule(schedule)
@@ -27,7 +31,15 @@ def schedule_create(*, user: User, data: dict) -> Schedule:
 
 
 def schedule_update(schedule: Schedule, data: dict) -> Schedule:
-    """PATCH: `data` applied, then `next` placed (see `place`)."""
+    """PATCH: `data` applied, then `next` placed (see `place`). A new `where` or `segment` is
+    checked as a blast's audience is, with the schedule's groups (a 400 names the field)."""
+    if "where" in data or "segment" in data:
+        where = data.get("where", schedule.where)
+        segment = data.get("segment", schedule.segment_id)
+        if where or segment is not None:  # known attributes, the organization's segment
+            audience_for(schedule.organization, [], [], where=where, segment=segment)
+        elif schedule.everyone:  # no groups either: it would reach no one in particular
+            raise ApplicationError("Give groups, a segment or where (attribute filters).", field="where")
     before = {name: getattr(schedule, name) for name in (*RULE_FIELDS, "active", "remaining")}
     _assign(schedule, data)
     place(schedule, before, resume=data.get("active") is True)
@@ -58,6 +70,8 @@ def _assign(schedule: Schedule, data: dict) -> None:
     for name, value in data.items():
         if name == "frequency":
             value = value or ""
+        if name == "segment":
+            name = "segment_id"
         setattr(schedule, name, value)
 
 

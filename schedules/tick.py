@@ -24,7 +24,10 @@ from schedules import recurrence
 from schedules.models import Schedule, rule_of
 
 RULE = ("id", "start_date", "start_time", "timezone", "frequency", "every", "days", "remaining")
-CONTENT = ("organization_id", "user_id", "types", "message", "subject", "media", "ivr", "shorten_links")
+CONTENT = (
+    "organization_id", "user_id", "types", "message", "subject", "media", "ivr", "shorten_links", "where",
+    "everyone", "segment_id", "content_sid", "content_variables",
+)  # fmt: skip
 
 
 def fire_due(now: dt.datetime | None = None) -> int:
@@ -69,13 +72,14 @@ def _fire_in_one_statement(advanced: list[tuple], now: dt.datetime) -> None:
     the groups of the whole batch aggregated once (a hash join, not a subquery per run)."""
     ids, nexts, remainings, actives = (list(column) for column in zip(*advanced, strict=True))
     table, links = Schedule._meta.db_table, Schedule.groups.through._meta.db_table
+    content = ", ".join(f"s.{connection.ops.quote_name(name)}" for name in CONTENT)  # "where" is an SQL keyword
     scheduled_blasts_create_from(
         f"UPDATE {table} s SET next = v.next, remaining = v.remaining, active = v.active, last_fired_at = %s "  # noqa: S608
         "FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::boolean[]) AS v(id, next, remaining, active) "
         f"LEFT JOIN (SELECT l.schedule_id, jsonb_agg(g.number ORDER BY g.number) AS numbers FROM {links} l "
         f"JOIN {Group._meta.db_table} g ON g.id = l.group_id WHERE l.schedule_id = ANY(%s::bigint[]) "
         "GROUP BY l.schedule_id) AS groups ON groups.schedule_id = v.id "
-        f"WHERE s.id = v.id RETURNING {', '.join(f's.{name}' for name in CONTENT)}, s.id AS schedule_id, "
+        f"WHERE s.id = v.id RETURNING {content}, s.id AS schedule_id, "
         "COALESCE(groups.numbers, '[]'::jsonb) AS group_numbers",
         [now, ids, nexts, remainings, actives, ids],
     )

@@ -51,9 +51,10 @@ class ScheduleViewSet(OrgScopedModelViewSet):
         serializer = ScheduleUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        if "message" in data or "subject" in data:  # what the schedule's types need of them
-            content = {name: getattr(schedule, name) for name in ("types", "message", "subject", "media", "ivr")}
-            check_content({**content, **data})
+        content_fields = ("message", "subject", "content_sid", "content_variables")
+        if any(name in data for name in content_fields):  # what the schedule's types need of them
+            names = ("types", "message", "subject", "media", "ivr", "content_sid", "content_variables")
+            check_content({**{name: getattr(schedule, name) for name in names}, **data})
         schedule = services.schedule_update(schedule, data)
         return Response(self._shown(schedule))
 

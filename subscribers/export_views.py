@@ -18,15 +18,16 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.negotiation import BaseContentNegotiation
 
 from connext.viewsets import ConnextAPIView
-from subscribers import selectors
+from subscribers import attributes, selectors
 from subscribers.models import Subscriber
 from subscribers.serializers import SubscriberSerializer
 from subscribers.views import LIST_PARAMETERS, search_params
 
-# The API's subscriber shape, one column per field.
-COLUMNS = SubscriberSerializer.Meta.fields
+# The API's subscriber shape, one column per field; then one `attr.NAME` column per attribute
+# name the organization uses (subscribers.attributes.known), in name order.
+COLUMNS = [name for name in SubscriberSerializer.Meta.fields if name != "attributes"]
 # Subscriber fields read, in CSV order; then groups and the blocked flags.
-VALUE_FIELDS = COLUMNS[:11]
+VALUE_FIELDS = COLUMNS[:12]
 # Rows per database round trip (and per groups query).
 CHUNK_SIZE = 2000
 # Bytes gathered before handing a piece of the body to the server: fewer, larger writes.
@@ -40,8 +41,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DESCRIPTION = (
     "Every subscriber of the organization matching the filters of `GET /subscribers`, as CSV "
     "(RFC 4180, UTF-8, CRLF line ends, no pagination), streamed. The first row is the header "
-    f"`{','.join(COLUMNS)}`. `groups` lists the group numbers separated by spaces (`1 4 7`); "
-    "`enabled`, `text`, `phoneBlocked` and `emailBlocked` are 0 or 1. A text cell starting with "
+    f"`{','.join(COLUMNS)}`, then one `attr.NAME` column per custom attribute the organization uses, "
+    "in name order (empty where a subscriber has none; booleans as true/false). `groups` lists the group "
+    "numbers separated by spaces (`1 4 7`); "
+    "`enabled`, `text`, `whatsapp`, `phoneBlocked` and `emailBlocked` are 0 or 1. A text cell starting with "
     "`= + - @`, a tab or a carriage return is prefixed with `'` so spreadsheets do not run it as "
     "a formula; phones are E.164 and never altered. Errors are JSON, as everywhere."
 )
@@ -51,16 +54,16 @@ def _safe(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def csv_rows(queryset: QuerySet[Subscriber]) -> Iterator[list]:
+def csv_rows(queryset: QuerySet[Subscriber], names: list[str] = ()) -> Iterator[list]:
     """The CSV rows of a selectors.subscriber_search queryset: its filters, its order, its blocked flags.
 
     Plain values, not model instances: a groups prefetch builds a related manager per row and
     cost five times the rest of the export. iterator() keeps no result cache; on PostgreSQL it
     reads through a server-side cursor, CHUNK_SIZE rows per round trip, plus one groups query per chunk.
     """
-    values = queryset.values_list(*VALUE_FIELDS, "phone_blocked", "email_blocked", named=True).iterator(
-        chunk_size=CHUNK_SIZE
-    )
+    values = queryset.values_list(
+        *VALUE_FIELDS, "phone_blocked", "email_blocked", *(["attributes"] if names else []), named=True
+    ).iterator(chunk_size=CHUNK_SIZE)
     while chunk := list(islice(values, CHUNK_SIZE)):
         groups = selectors.subscriber_group_numbers([s.id for s in chunk])
         for s in chunk:
@@ -76,17 +79,19 @@ def csv_rows(queryset: QuerySet[Subscriber]) -> Iterator[list]:
                 _safe(s.zip),
                 int(s.enabled),
                 int(s.text),
+                int(s.whatsapp),
                 " ".join(map(str, groups.get(s.id, []))),
                 int(s.phone_blocked),
                 int(s.email_blocked),
+                *(_safe(attributes.render_value((s.attributes or {}).get(name))) for name in names),
             ]
 
 
-def csv_chunks(rows: Iterable[list]) -> Iterator[str]:
+def csv_chunks(rows: Iterable[list], names: list[str] = ()) -> Iterator[str]:
     """The header, then the rows, in pieces of about FLUSH_BYTES."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow([*COLUMNS, *(attributes.PREFIX + name for name in names)])
     for row in rows:
         writer.writerow(row)
         if buffer.tell() >= FLUSH_BYTES:
@@ -137,6 +142,9 @@ class ExportView(ConnextAPIView):
     )
     def get(self, request):
         queryset = selectors.subscriber_search(request.user.organization, **search_params(request))
-        response = StreamingHttpResponse(csv_chunks(csv_rows(queryset)), content_type="text/csv; charset=utf-8")
+        names = attributes.known(request.user.organization.pk)
+        response = StreamingHttpResponse(
+            csv_chunks(csv_rows(queryset, names), names), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
         return response

@@ -79,6 +79,12 @@ class ImportRowSerializer(serializers.Serializer):
     zip = serializers.CharField(required=False)
     enabled = IntBooleanField(required=False)
     text = IntBooleanField(required=False)
+    whatsapp = IntBooleanField(required=False, help_text="Opted in to WhatsApp.")
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Custom attributes, as on a subscriber; merged into an existing subscriber's. In a CSV file, "
+        "every column that is not a subscriber field (`COLOR`, or `attr.COLOR` as the export writes it) is one.",
+    )
 
 
 class RowsInput(serializers.Field):

@@ -17,6 +17,10 @@ class Subscriber(models.Model):
     zip = models.CharField(max_length=20, blank=True)
     enabled = models.BooleanField(default=True)
     text = models.BooleanField(default=False, help_text="Prefers SMS.")
+    whatsapp = models.BooleanField(default=False, db_default=False, help_text="Opted in to WhatsApp messages.")
+    # The organization's own fields (subscribers.attributes has the rules). On PostgreSQL a GIN
+    # index (jsonb_path_ops, migration 0004) answers the `@>` equality filters.
+    attributes = models.JSONField(default=dict, db_default={}, blank=True)
     groups = models.ManyToManyField("groups.Group", related_name="subscribers", blank=True)
     # What the keyword search of GET /subscribers reads: first, last, phone without its "+", email and address
     # joined by spaces, upper-cased, kept by the database on every write (a stored generated column). A trigram
@@ -63,6 +67,20 @@ class Subscriber(models.Model):
     def __str__(self) -> str:
         name = f"{self.first} {self.last}".strip()
         return name or self.phone or self.email
+
+
+class AttributeKey(models.Model):
+    """An attribute name the organization has used (subscribers.attributes: how filters on unknown
+    attributes are refused without reading subscribers, and the export's columns)."""
+
+    organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="attribute_key_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class BlocklistEntry(models.Model):

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf, Upper
 
 from connext.models import Organization
 from groups.models import Group
+from subscribers import attributes
 from subscribers.addresses import phone_digits
 from subscribers.models import BlocklistEntry, Subscriber
 
@@ -64,6 +65,14 @@ def _keyword_condition(keyword: str) -> Q:
     return functools.reduce(operator.or_, arms)
 
 
+def keyword_ids_sql(organization_id: int, keyword: str) -> tuple[str, list]:
+    """SQL selecting the ids of the organization's subscribers that the keyword of GET /subscribers
+    finds (a saved segment's keyword, inside a fan-out's INSERT ... SELECT), with its params."""
+    matching = Subscriber.objects.filter(_keyword_condition(keyword), organization_id=organization_id)
+    sql, params = matching.order_by().values("id").query.sql_with_params()
+    return sql, list(params)
+
+
 def with_blocked_flags(qs: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
     """phone_blocked / email_blocked from the blocklist as it is now."""
     blocked = BlocklistEntry.objects.filter(organization_id=OuterRef("organization_id"))
@@ -80,10 +89,28 @@ def subscriber_queryset(org: Organization) -> QuerySet[Subscriber]:
     return with_blocked_flags(subscribers)
 
 
+def with_attributes(qs: QuerySet[Subscriber], where: dict[str, list] | None) -> QuerySet[Subscriber]:
+    """Only the subscribers whose attributes match a parsed filter (subscribers.attributes.parse_where):
+    on PostgreSQL `attributes @> ...`, which the GIN index answers."""
+    if not where:
+        return qs
+    sql, params = attributes.condition_sql(connections[qs.db].ops.quote_name(Subscriber._meta.db_table), where,
+                                           connections[qs.db].vendor)  # fmt: skip
+    return qs.extra(where=[sql], params=params)  # noqa: S610 (our SQL, every value a parameter)
+
+
 def subscriber_search(
-    org: Organization, *, keyword: str = "", group: int | None = None, sort: str = "", order: str = "asc"
+    org: Organization,
+    *,
+    keyword: str = "",
+    group: int | None = None,
+    sort: str = "",
+    order: str = "asc",
+    where: dict[str, list] | None = None,
 ) -> QuerySet[Subscriber]:
-    qs = subscriber_queryset(org)
+    """The organization's subscribers matching a keyword, a group (number) and a parsed attribute
+    filter, in the order asked for."""
+    qs = with_attributes(subscriber_queryset(org), where)
     keyword = keyword.strip()
     group_id = None
     if group is not None:

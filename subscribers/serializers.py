@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connext.fields import (
@@ -7,6 +8,7 @@ from connext.fields import (
     StrictCharField,
     StrictIntegerField,
 )
+from subscribers import attributes
 from subscribers.addresses import InvalidAddress, normalize_email, normalize_phone
 from subscribers.models import BlocklistEntry, Subscriber
 
@@ -27,8 +29,48 @@ class GroupNumbersField(serializers.ListField):
         return sorted(group.number for group in groups.all())  # all(): a prefetch's cache
 
 
+ATTRIBUTE_VALUE = {
+    "oneOf": [
+        {"type": "string", "maxLength": attributes.MAX_STRING},
+        {"type": "number"},
+        {"type": "boolean"},
+    ]
+}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": attributes.MAX_KEYS,
+        "additionalProperties": ATTRIBUTE_VALUE,
+        "description": (
+            f"Custom attributes: at most {attributes.MAX_KEYS} names matching `[A-Za-z][A-Za-z0-9_]{{0,39}}`, "
+            f"each a string (at most {attributes.MAX_STRING} characters; a date as YYYY-MM-DD), a number or "
+            f"a boolean; at most {attributes.MAX_BYTES} bytes as JSON. A PATCH merges: the names given are "
+            "set, a null removes one."
+        ),
+        "example": {"COLOR": "BLACK", "COUNTRY": "DE", "VIP": True},
+    }
+)
+class AttributesField(serializers.Field):
+    """The `attributes` object, checked by subscribers.attributes; on a partial update a null
+    value is kept (it removes that name)."""
+
+    def to_internal_value(self, data):
+        partial = bool(getattr(self.root, "partial", False))
+        try:
+            return attributes.clean(data, allow_null=partial)
+        except attributes.InvalidAttributes as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def to_representation(self, value):
+        return value or {}
+
+
 class SubscriberSerializer(ConnextModelSerializer):
     groups = GroupNumbersField(required=False, help_text="Group numbers.")
+    whatsapp = IntBooleanField(required=False, help_text="Opted in to WhatsApp messages.")
+    attributes = AttributesField(required=False)
     phoneBlocked = IntBooleanField(source="phone_blocked", read_only=True)
     emailBlocked = IntBooleanField(source="email_blocked", read_only=True)
 
@@ -46,7 +88,9 @@ class SubscriberSerializer(ConnextModelSerializer):
             "zip",
             "enabled",
             "text",
+            "whatsapp",
             "groups",
+            "attributes",
             "phoneBlocked",
             "emailBlocked",
         ]
@@ -92,3 +136,41 @@ class BlocklistEntrySerializer(serializers.ModelSerializer):
         model = BlocklistEntry
         fields = ["recipient", "type", "reason", "createdAt"]
         read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": ATTRIBUTE_VALUE,
+        "description": (
+            'Attribute equalities, all of which must hold: `{"attr.COUNTRY": "DE", "attr.VIP": true}`. '
+            "Each key is `attr.` and the name of an attribute some subscriber of the organization has; a text "
+            "value also matches the number or boolean it spells."
+        ),
+        "example": {"attr.COUNTRY": "DE"},
+    }
+)
+class WhereField(serializers.Field):
+    """A filter's `where`, its shape checked (names and values by the attribute rules); whether the
+    organization uses each attribute is checked where the filter is resolved
+    (subscribers.attributes.parse_where, which needs the organization)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError('Must be an object like {"attr.COUNTRY": "DE"}.')
+        errors = {}
+        for key, value in data.items():
+            name = key.removeprefix(attributes.PREFIX)
+            if not key.startswith(attributes.PREFIX) or not attributes.NAME.fullmatch(name):
+                errors[key] = ["Filters are on attributes: attr.NAME, NAME an attribute name."]
+                continue
+            try:
+                attributes.check_value(name, value)
+            except attributes.InvalidAttributes as exc:
+                errors[key] = [str(exc)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return dict(data)
+
+    def to_representation(self, value):
+        return value or {}

@@ -6,6 +6,7 @@ from connext import changes
 from connext.errors import ApplicationError
 from connext.models import Organization
 from groups.models import MAX_NUMBER, Group
+from subscribers import attributes as custom
 from subscribers.addresses import InvalidAddress, classify_recipient
 from subscribers.models import BlocklistEntry, Subscriber
 
@@ -44,10 +45,12 @@ def _save(org: Organization, subscriber: Subscriber, given: frozenset = frozense
 
 @transaction.atomic
 def subscriber_create(*, organization: Organization, groups: list[int] | None = None, **fields) -> Subscriber:
-    """Create a subscriber; `phone`/`email` already normalized, `groups` by number."""
+    """Create a subscriber; `phone`/`email` already normalized, `groups` by number, `attributes`
+    checked (subscribers.attributes.clean)."""
     members = groups_for_numbers(organization, groups or [])
     subscriber = Subscriber(organization=organization, **fields)
     _save(organization, subscriber)
+    custom.remember(organization.pk, subscriber.attributes or {})
     if members:
         subscriber.groups.set(members)
     return subscriber
@@ -55,12 +58,20 @@ def subscriber_create(*, organization: Organization, groups: list[int] | None = 
 
 @transaction.atomic
 def subscriber_update(*, subscriber: Subscriber, groups: list[int] | None = None, **fields) -> Subscriber:
-    """Change the given fields; `groups`, when given, replaces the memberships."""
+    """Change the given fields; `groups`, when given, replaces the memberships; `attributes`,
+    when given, are merged into the current ones (a None value removes that name)."""
     org = subscriber.organization
     members = groups_for_numbers(org, groups) if groups is not None else None
+    if "attributes" in fields:
+        try:
+            fields["attributes"] = custom.merged(subscriber.attributes, fields["attributes"])
+        except custom.InvalidAttributes as exc:
+            raise ApplicationError(str(exc), field="attributes") from None
     for name, value in fields.items():
         setattr(subscriber, name, value)
     _save(org, subscriber, frozenset(fields))
+    if "attributes" in fields:
+        custom.remember(org.pk, fields["attributes"])
     if members is not None:
         subscriber.groups.set(members)
     return subscriber

@@ -7,7 +7,7 @@ from connext.errors import ApplicationError
 from connext.pagination import LimitOffsetPagination
 from connext.schema import ErrorSerializer
 from connext.viewsets import ConnextAPIView, OrgScopedModelViewSet
-from subscribers import selectors, services
+from subscribers import attributes, selectors, services
 from subscribers.models import Subscriber
 from subscribers.serializers import BlocklistEntrySerializer, RecipientSerializer, SubscriberSerializer
 
@@ -16,6 +16,13 @@ LIST_PARAMETERS = [
     OpenApiParameter("group", int, description="Group number."),
     OpenApiParameter("sort", str, enum=list(selectors.SORT_KEYS)),
     OpenApiParameter("order", str, enum=list(selectors.ORDERS)),
+    OpenApiParameter(
+        "attr.NAME",
+        str,
+        description="Attribute equality, e.g. `attr.COLOR=BLACK` (any attribute name in place of NAME; "
+        "several combine with AND). A value also matches the number or boolean it spells. An attribute "
+        "no subscriber of the organization has ever had is a 400.",
+    ),
 ]
 
 
@@ -35,7 +42,12 @@ def search_params(request) -> dict:
     order = params.get("order", "asc")
     if order not in selectors.ORDERS:
         raise ApplicationError("Must be asc or desc.", field="order")
-    return {"keyword": params.get("keyword", ""), "group": group, "sort": sort, "order": order}
+    where = {key: params[key] for key in params if key.startswith(attributes.PREFIX)}
+    try:
+        parsed = attributes.parse_where(where, request.user.organization.pk, field="where") if where else None
+    except attributes.InvalidFilter as exc:
+        raise ApplicationError(exc.message, field=exc.field.removeprefix("where.")) from None
+    return {"keyword": params.get("keyword", ""), "group": group, "sort": sort, "order": order, "where": parsed}
 
 
 class SearchWithTotal:

@@ -25,6 +25,7 @@ from devices.services import TOKEN_PREFIX, hash_token
 from groups.models import Group
 from logs.models import Click, Delivery, Link, Message, Reply
 from schedules.models import Schedule
+from segments.models import Segment
 from subscribers.models import BlocklistEntry, ImportJob, Subscriber
 from webhooks import subscriptions
 from webhooks.models import EVENT_TYPES, Endpoint
@@ -118,6 +119,16 @@ class GroupFactory(ModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     name = factory.Sequence(lambda n: f"Group {n}")
     number = factory.Sequence(lambda n: n + 1)
+
+
+class SegmentFactory(ModelFactory):
+    """A saved filter (no condition: everyone of the organization unless given groups/where/keyword)."""
+
+    class Meta:
+        model = Segment
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Segment {n}")
 
 
 class SubscriberFactory(ModelFactory):

@@ -14,6 +14,7 @@ ALL = [
     factories.APIKeyFactory,
     factories.GroupFactory,
     factories.SubscriberFactory,
+    factories.SegmentFactory,
     factories.BlocklistEntryFactory,
     factories.ImportJobFactory,
     factories.TemplateFactory,

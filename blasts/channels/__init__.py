@@ -35,6 +35,9 @@ PROVIDERS: dict[str, Provider] = {
     provider.name: provider
     for provider in (
         Provider(twilio.NAME, twilio.KINDS, twilio.configured, twilio.build, "blasts.channels.twilio.urls"),
+        # WhatsApp and RCS through Twilio: its hooks are twilio's (mounted once, above).
+        Provider(twilio.WHATSAPP, twilio.WHATSAPP_KINDS, twilio.whatsapp_configured, twilio.build_whatsapp),
+        Provider(twilio.RCS, twilio.RCS_KINDS, twilio.rcs_configured, twilio.build_rcs),
         Provider(sendgrid.NAME, sendgrid.KINDS, sendgrid.configured, sendgrid.build, "blasts.channels.sendgrid.urls"),
         Provider(console.NAME, frozenset(Kind.values), lambda: True, console.ConsoleChannel),
         # After the console (which takes every kind): phones are never the platform default.
@@ -73,6 +76,8 @@ def channel_for(kind: str, organization=None) -> Channel:
 def sender_for(kind: str, organization) -> str:
     """The organization's own from-number (texts, calls) or from-address (email); "" for the
     channel's default."""
+    if kind in (Kind.WHATSAPP, Kind.RCS):
+        return ""  # the platform's WhatsApp sender, RCS Messaging Service: an SMS number is neither
     field = "sender_email" if kind == Kind.EMAIL else "sender_phone"
     return getattr(organization, field, "") or ""
 

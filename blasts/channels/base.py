@@ -20,7 +20,7 @@ from logs.reports import Refusal
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     delivery_id: int
-    kind: str  # sms | mms | voice | email
+    kind: str  # sms | mms | voice | email | whatsapp | rcs
     to: str  # E.164 phone or email address
     body: str = ""  # SMS/MMS text, email text, voice text-to-speech
     subject: str = ""
@@ -28,6 +28,14 @@ class Outgoing:
     unsubscribe_url: str = ""  # email: List-Unsubscribe and the footer link
     html: str = ""  # email HTML body (text body is `body`)
     sender: str = ""  # the organization's own from-number or from-address; "" = the channel's default
+    # whatsapp / rcs: a Twilio Content template and its variables rendered for this recipient (JSON
+    # text); sent instead of `body` when set.
+    content_sid: str = ""
+    content_variables: str = ""
+
+    def content_text(self) -> str:
+        """What a template send says, for outboxes and logs (the provider renders the template)."""
+        return f"[template {self.content_sid}] {self.content_variables}".rstrip()
 
     def email_text(self) -> str:
         """An email's text part as every channel sends it: the body, then the unsubscribe link."""

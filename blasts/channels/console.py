@@ -33,7 +33,11 @@ class ConsoleChannel(Channel):
                 channel=item.kind,
                 to=item.to,
                 subject=item.subject,
-                body=item.email_text() if item.kind == Kind.EMAIL else item.body,
+                body=item.email_text()
+                if item.kind == Kind.EMAIL
+                else item.content_text()
+                if item.content_sid
+                else item.body,
                 media=list(item.media_urls),
             )
             for item in items

@@ -20,8 +20,10 @@ from django.utils import timezone
 from connext import changes
 from connext.models import Organization, User
 from groups.models import Group
+from subscribers import attributes
 from subscribers.fetch import FetchError, UnsafeURL, fetch, post_json
 from subscribers.imports.chunks import Chunk, chunks, read_ahead
+from subscribers.imports.columns import ATTRIBUTES
 from subscribers.imports.limits import (
     FETCH_TIMEOUT_SECONDS,
     MAX_REPORTED_ERRORS,
@@ -96,6 +98,8 @@ def _write_chunk(job: ImportJob, writer, progress: _Progress, chunk: Chunk) -> N
                 created, updated, skipped, db_errors = (
                     writer.upsert(chunk.rows, job.update_existing, chunk.encoded) if chunk.rows else (0, 0, 0, [])
                 )
+                # The names the chunk's rows carry, known from now on (a filter may use them).
+                attributes.remember(job.organization_id, {name for row in chunk.rows for name in row[ATTRIBUTES] or ()})
                 reported = sorted(chunk.errors + db_errors)[: max(0, MAX_REPORTED_ERRORS - len(progress.errors))]
                 fields = {
                     "total": progress.total + chunk.count,

@@ -12,7 +12,7 @@ import operator
 import re
 from collections.abc import Iterator
 
-from subscribers.imports.columns import ALIASES, FIELDS, RAW_GROUPS, column_field, raw_index
+from subscribers.imports.columns import ALIASES, FIELDS, RAW_GROUPS, attribute_column, column_field, raw_index
 
 
 class ImportFailed(Exception):
@@ -64,10 +64,13 @@ def _csv_records(payload: bytes) -> Iterator[tuple[int, tuple | list]]:
         if header is None:
             raise ImportFailed("The file is empty.")
         columns: dict[int, list[int]] = {}
+        attribute_columns: list[tuple[int, str]] = []  # (index, attribute name)
         for index, name in enumerate(header):
             field = column_field(name)
             if field is not None:
                 columns.setdefault(raw_index(field), []).append(index)
+            elif (attribute := attribute_column(name)) is not None:
+                attribute_columns.append((index, attribute))
         if FIELDS.index("phone") not in columns and FIELDS.index("email") not in columns:
             raise ImportFailed(
                 "The header row (line 1) has no phone or email column; phone columns may be named "
@@ -77,6 +80,8 @@ def _csv_records(payload: bytes) -> Iterator[tuple[int, tuple | list]]:
         pick = operator.itemgetter(*(columns[field][0] if field in columns else -1 for field in range(RAW_GROUPS + 1)))
         several = [(field, indexes) for field, indexes in columns.items() if len(indexes) > 1]
         width = max(max(indexes) for indexes in columns.values()) + 1
+        if attribute_columns:
+            width = max(width, attribute_columns[-1][0] + 1)
         end = reader.line_num
         for record in reader:
             line, end = end + 1, reader.line_num
@@ -90,6 +95,8 @@ def _csv_records(payload: bytes) -> Iterator[tuple[int, tuple | list]]:
                 raw = list(raw)
                 for field, indexes in several:
                     raw[field] = next((record[i] for i in indexes if record[i].strip()), "")
+            if attribute_columns:  # an empty cell gives no value (an update keeps the current one)
+                raw = (*raw, {name: record[i].strip() for i, name in attribute_columns if record[i].strip()})
             yield line, raw
     except csv.Error as exc:
         raise ImportFailed(f"Line {reader.line_num}: {exc}.") from None
@@ -121,6 +128,8 @@ def _json_records(payload: bytes) -> Iterator[tuple[int, list | None]]:
                 value = None
             else:
                 raw = [""] * (RAW_GROUPS + 1)
+                if "attributes" in value:
+                    raw.append(value["attributes"])
                 for key, cell in value.items():
                     field = keys.get(key, -1)
                     if field == -1:

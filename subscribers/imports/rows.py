@@ -9,8 +9,9 @@ phone or email already seen on an earlier row of the same file: the later row is
 import re
 from collections.abc import Iterator, Mapping
 
+from subscribers import attributes
 from subscribers.addresses import InvalidAddress, normalize_email, normalize_phone
-from subscribers.imports.columns import EMAIL, FIELDS, MAX_LENGTH, PHONE, RAW_GROUPS
+from subscribers.imports.columns import EMAIL, FIELDS, MAX_LENGTH, PHONE, RAW_ATTRIBUTES, RAW_GROUPS
 from subscribers.imports.readers import ImportFailed, records
 
 
@@ -109,13 +110,25 @@ def clean_row(line: int, raw, region: str, groups: Mapping[int, int] | None = No
             email = normalize_email(email)
         except InvalidAddress as exc:
             raise RowError(f"email: {exc}") from None
-    enabled, text = raw[8], raw[9]
+    enabled, text, whatsapp = raw[8], raw[9], raw[10]
     enabled = None if enabled == "" or enabled is None else _flag("enabled", enabled)
     text = None if text == "" or text is None else _flag("text", text)
+    whatsapp = None if whatsapp == "" or whatsapp is None else _flag("whatsapp", whatsapp)
     if not phone and not email:
         raise RowError("phone: A phone or an email is required.")
     group_ids = _group_ids(raw[RAW_GROUPS], groups or {}) if len(raw) > RAW_GROUPS else ()
-    return (line, first, last, phone, email, address, city, state, zip_, enabled, text, group_ids)
+    custom = _attributes(raw[RAW_ATTRIBUTES]) if len(raw) > RAW_ATTRIBUTES else None
+    return (line, first, last, phone, email, address, city, state, zip_, enabled, text, whatsapp, group_ids, custom)
+
+
+def _attributes(cell) -> dict | None:
+    """A row's attributes checked (subscribers.attributes); None when it gives none."""
+    if cell is None or cell == {}:
+        return None
+    try:
+        return attributes.clean(cell)
+    except attributes.InvalidAttributes as exc:
+        raise RowError(f"attributes: {exc}") from None
 
 
 def read_rows(

@@ -9,10 +9,13 @@ PostgresWriter on PostgreSQL (COPY into a staging table, INSERT ... ON CONFLICT)
 elsewhere (SQLite); both give the same outcome. `upsert` runs inside the caller's transaction.
 """
 
+import json
+
 from django.db import connection
 from django.utils import timezone
 
-from subscribers.imports.columns import EMAIL, ENABLED, FIELDS, GROUPS, LINE, PHONE, TEXT
+from subscribers import attributes as custom
+from subscribers.imports.columns import ATTRIBUTES, EMAIL, ENABLED, FIELDS, GROUPS, LINE, PHONE, TEXT, WHATSAPP
 from subscribers.models import Subscriber
 
 _COPY_FLAG = {None: "\\N", True: "t", False: "f"}
@@ -26,7 +29,15 @@ def _copy_line(row: tuple) -> str:
             v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r") for v in row[1:9]
         )
     groups = ",".join(map(str, row[GROUPS]))
-    return f"{row[0]}\t{texts}\t{_COPY_FLAG[row[ENABLED]]}\t{_COPY_FLAG[row[TEXT]]}\t{{{groups}}}\n"
+    attributes = _json(row[ATTRIBUTES])
+    # JSON escapes every control character: only its backslashes need COPY's escape.
+    attributes = "\\N" if attributes is None else attributes.replace("\\", "\\\\")
+    flags = f"{_COPY_FLAG[row[ENABLED]]}\t{_COPY_FLAG[row[TEXT]]}\t{_COPY_FLAG[row[WHATSAPP]]}"
+    return f"{row[0]}\t{texts}\t{flags}\t{{{groups}}}\t{attributes}\n"
+
+
+def _json(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def copy_text(rows: list[tuple]) -> bytes:
@@ -42,8 +53,11 @@ Matches = dict[int, tuple[int | None, int | None]]  # line -> (id of the subscri
 Outcome = tuple[int, int, int, list[tuple[int, str]]]  # created, updated, skipped, [(line, error)]
 
 
-def _classify(rows: list[tuple], matches: Matches, update_existing: bool) -> tuple[list, int, list]:
-    """For rows matching existing subscribers: ([(row, subscriber id) to update], skipped, errors)."""
+def _classify(
+    rows: list[tuple], matches: Matches, update_existing: bool, current: dict[int, dict] | None = None
+) -> tuple[list, int, list]:
+    """For rows matching existing subscribers: ([(row, subscriber id) to update], skipped, errors).
+    `current`: the matched subscribers' attributes, which a row's are merged into (the limits hold)."""
     updates, skipped, errors = [], 0, []
     claimed: dict[int, int] = {}  # subscriber id -> the line updating it
     for row in rows:
@@ -59,10 +73,23 @@ def _classify(rows: list[tuple], matches: Matches, update_existing: bool) -> tup
             skipped += 1
         elif target in claimed:
             errors.append((row[LINE], f"phone: Matches the same subscriber as line {claimed[target]}."))
+        elif (problem := _merge_problem(row, (current or {}).get(target))) is not None:
+            errors.append((row[LINE], problem))
         else:
             claimed[target] = row[LINE]
             updates.append((row, target))
     return updates, skipped + len(errors), errors
+
+
+def _merge_problem(row: tuple, current: dict | None) -> str | None:
+    """Why the row's attributes can't be merged into the subscriber's `current` ones, or None."""
+    if not row[ATTRIBUTES]:
+        return None
+    try:
+        custom.merged(current or {}, row[ATTRIBUTES])
+    except custom.InvalidAttributes as exc:
+        return f"attributes: {exc}"
+    return None
 
 
 class PostgresWriter:
@@ -77,7 +104,7 @@ class PostgresWriter:
     STAGE = "connext_import_stage"
     STAGE_COLUMNS = (
         "line integer, first text, last text, phone text, email text, address text, city text, state text, "
-        "zip text, enabled boolean, text boolean, groups bigint[]"
+        "zip text, enabled boolean, text boolean, whatsapp boolean, groups bigint[], attributes jsonb"
     )
 
     def __init__(self, organization_id: int, group_ids: list[int]):
@@ -85,6 +112,7 @@ class PostgresWriter:
         meta, through = Subscriber._meta, Subscriber.groups.through._meta
         table, org, stage = _q(meta.db_table), _q(meta.get_field("organization").column), self.STAGE
         columns = [_q(meta.get_field(name).column) for name in FIELDS]
+        attributes = _q(meta.get_field("attributes").column)
         phone, email = columns[FIELDS.index("phone")], columns[FIELDS.index("email")]
         # Memberships of the written rows: the job's groups and each row's own (stage.groups).
         member_columns = f"{_q(through.get_field('subscriber').column)}, {_q(through.get_field('group').column)}"
@@ -100,19 +128,23 @@ class PostgresWriter:
             f"WHERE w.{phone} = ''"
         )
         insert = (
-            f"WITH written AS (INSERT INTO {table} ({org}, {', '.join(columns)}, created_at, updated_at) "  # noqa: S608
-            f"SELECT %(org)s, {', '.join(FIELDS[:8])}, COALESCE(enabled, TRUE), COALESCE(text, FALSE), "
-            f"%(now)s, %(now)s FROM {stage} ORDER BY line ON CONFLICT DO NOTHING RETURNING id, {phone}, {email})"
+            f"WITH written AS (INSERT INTO {table} ({org}, {', '.join(columns)}, {attributes}, created_at, "  # noqa: S608
+            f"updated_at) SELECT %(org)s, {', '.join(FIELDS[:8])}, COALESCE(enabled, TRUE), COALESCE(text, FALSE), "
+            "COALESCE(whatsapp, FALSE), "
+            f"COALESCE(attributes, '{{}}'::jsonb), %(now)s, %(now)s FROM {stage} ORDER BY line "
+            f"ON CONFLICT DO NOTHING RETURNING id, {phone}, {email})"
         )
         self.insert_sql = f"{insert} SELECT {phone}, {email} FROM written"  # noqa: S608
         self.insert_members_sql = f"{insert}{members.format(rows=inserted_rows)} SELECT {phone}, {email} FROM written"  # noqa: S608
         self.lookup_sql = (
-            f"SELECT id, {phone}, {email} FROM {table} WHERE {org} = %(org)s AND ("  # noqa: S608
+            f"SELECT id, {phone}, {email}, {attributes} FROM {table} WHERE {org} = %(org)s AND ("  # noqa: S608
             f"({phone} = ANY(%(phones)s::text[]) AND {phone} <> '') OR "
             f"({email} = ANY(%(emails)s::text[]) AND {email} <> ''))"
         )
-        given = [f"NULLIF(st.{name}, '')" for name in FIELDS[:8]] + ["st.enabled", "st.text"]
+        given = [f"NULLIF(st.{name}, '')" for name in FIELDS[:8]] + ["st.enabled", "st.text", "st.whatsapp"]
         assignments = ", ".join(f"{c} = COALESCE({v}, s.{c})" for v, c in zip(given, columns, strict=True))
+        # The row's attributes merged into the subscriber's (its names replace theirs).
+        assignments += f", {attributes} = s.{attributes} || COALESCE(st.attributes, '{{}}'::jsonb)"
         update = (
             "WITH m AS (SELECT * FROM unnest(%(lines)s::integer[], %(ids)s::bigint[]) AS m(line, id)), "  # noqa: S608
             f"written AS (UPDATE {table} s SET {assignments}, updated_at = %(now)s "
@@ -138,7 +170,7 @@ class PostgresWriter:
                     copy.write(encoded)  # copy_text(rows), made by the reading thread
                 else:
                     for row in rows:
-                        copy.write_row((*row[:GROUPS], list(row[GROUPS])))
+                        copy.write_row((*row[:GROUPS], list(row[GROUPS]), _json(row[ATTRIBUTES])))
             cursor.execute(self.insert_members_sql if with_members else self.insert_sql, params)
             written = cursor.fetchall()
             if len(written) == len(rows):
@@ -150,13 +182,14 @@ class PostgresWriter:
             params["phones"] = [row[PHONE] for row in rest if row[PHONE]]
             params["emails"] = [row[EMAIL] for row in rest if row[EMAIL]]
             cursor.execute(self.lookup_sql, params)
-            by_phone, by_email = {}, {}
-            for pk, phone, email in cursor.fetchall():
+            by_phone, by_email, current = {}, {}, {}
+            for pk, phone, email, attributes in cursor.fetchall():
                 by_phone[phone], by_email[email] = pk, pk
+                current[pk] = json.loads(attributes) if isinstance(attributes, str) else attributes
             by_phone.pop("", None)
             by_email.pop("", None)
             matches = {row[LINE]: (by_phone.get(row[PHONE]), by_email.get(row[EMAIL])) for row in rest}
-            updates, skipped, errors = _classify(rest, matches, update_existing)
+            updates, skipped, errors = _classify(rest, matches, update_existing, current)
             updated = 0
             if updates:
                 params["lines"] = [row[LINE] for row, _ in updates]
@@ -198,7 +231,8 @@ class OrmWriter:
             else:
                 existing.append(row)
                 matches[row[LINE]] = match
-        updates, skipped, errors = _classify(existing, matches, update_existing)
+        current = {pk: subscriber.attributes for pk, subscriber in found.items()}
+        updates, skipped, errors = _classify(existing, matches, update_existing, current)
         now = timezone.now()
         created = [
             Subscriber(
@@ -206,6 +240,8 @@ class OrmWriter:
                 **{name: row[i] for i, name in enumerate(FIELDS[:8], 1)},
                 enabled=True if row[ENABLED] is None else row[ENABLED],
                 text=bool(row[TEXT]),
+                whatsapp=bool(row[WHATSAPP]),
+                attributes=row[ATTRIBUTES] or {},
                 created_at=now,
                 updated_at=now,
             )
@@ -218,10 +254,12 @@ class OrmWriter:
             for i, name in enumerate(FIELDS, 1):
                 if row[i] is not None and row[i] != "":
                     setattr(subscriber, name, row[i])
+            if row[ATTRIBUTES]:
+                subscriber.attributes = custom.merged(subscriber.attributes, row[ATTRIBUTES])
             subscriber.updated_at = now
             changed.append(subscriber)
         if changed:
-            Subscriber.objects.bulk_update(changed, [*FIELDS, "updated_at"], batch_size=500)
+            Subscriber.objects.bulk_update(changed, [*FIELDS, "attributes", "updated_at"], batch_size=500)
         written = [
             *zip(created, new, strict=True),
             *((subscriber, row) for subscriber, (row, _) in zip(changed, updates, strict=True)),

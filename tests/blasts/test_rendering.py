@@ -2,7 +2,7 @@
 
 import pytest
 
-from blasts.rendering import MERGE_FIELDS, compile_template, render, unknown_fields
+from blasts.rendering import MERGE_FIELDS, compile_template, merge_values, render, unknown_fields
 
 ANN = {"first": "Ann", "last": "Lee", "city": "Austin"}
 
@@ -144,3 +144,20 @@ def test_non_ascii_text_and_values():
 )
 def test_unknown_fields_are_placeholder_shaped_names_we_do_not_support(text, expected):
     assert unknown_fields(text) == expected
+
+
+# -- custom attributes -------------------------------------------------------------------------------
+
+
+def test_attributes_render_by_their_exact_name_with_fallbacks():
+    values = merge_values({"first": "Ada", "attributes": {"COLOR": "BLACK", "VIP": True, "ORDERS": 3.0, "RATE": 2.5}})
+    text = "{first}: {attr.COLOR|none}, {ATTR.VIP}, {attr.ORDERS}, {attr.RATE}, {attr.color|lower case differs}"
+    assert render(text, values) == "Ada: BLACK, true, 3, 2.5, lower case differs"
+    assert render("{attr.SHOE|no size}", values) == "no size"
+    assert compile_template("{attr.COLOR}").uses_attributes and not compile_template("{first}").uses_attributes
+
+
+@pytest.mark.parametrize("text", ["{attr.}", "{attr.9x}", "{foo.bar}", "{attr.COLOR.x}"])
+def test_dotted_text_that_is_no_attribute_stays_as_written_and_is_not_reported(text):
+    assert render(text, merge_values({"attributes": {"COLOR": "RED"}})) == text
+    assert unknown_fields(text) == []

@@ -37,6 +37,13 @@ def test_text_to_speech_rendered_for_the_recipient(twilio, org):
     assert "<Say" in body and "Hello Ada, school is closed.</Say>" in body and "<Gather" not in body
 
 
+def test_custom_attributes_are_read_aloud_too(twilio, org):
+    delivery = call(org, message="Your {attr.ITEM|order} is ready{attr.SHOP|}.")
+    Subscriber.objects.filter(pk=delivery.subscriber_id).update(attributes={"ITEM": "blue bike", "VIP": True})
+    body = twilio.post(f"/hooks/twilio/voice/{delivery.pk}", CALL_PARAMS).content.decode()
+    assert "Your blue bike is ready.</Say>" in body
+
+
 def test_a_recording_is_played(twilio, org):
     delivery = call(org, media=[{"url": "https://cdn.example/closed.mp3"}])
     body = twilio.post(f"/hooks/twilio/voice/{delivery.pk}", CALL_PARAMS).content.decode()

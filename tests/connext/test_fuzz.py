@@ -91,6 +91,17 @@ BUSINESS_RULES = (
     "is a private, loopback, link-local or reserved address.",
     # Canceling a blast with nothing left to cancel.
     "Nothing left to cancel",
+    # Custom attributes: names by a pattern and a size in bytes, which OpenAPI 3.0 cannot state for an
+    # object's keys; a PATCH merges into what the subscriber has; filters name attributes in use.
+    "is not an attribute name",
+    "bytes of attributes",
+    "attributes per subscriber",
+    "Unknown attribute(s)",
+    "Filters are on attributes",
+    # Who a blast reaches: groups, where or a segment (one of them), a segment of the organization.
+    "Give groups, a segment or where",
+    "Unknown segment",
+    "Only for whatsapp or rcs.",
 )
 
 

@@ -80,7 +80,7 @@ def test_detail_rows(api, sent_message):
     assert response.status_code == 200 and response["X-Total-Count"] == "7"
     first = response.json()[0]
     assert set(first) == {"id", "recipient", "channel", "status", "errorCode", "errorMessage", "providerId",
-                          "sentAt", "deliveredAt", "reply"}  # fmt: skip
+                          "sentAt", "deliveredAt", "fallback", "reply"}  # fmt: skip
     assert first["recipient"] == "+12025550101" and first["status"] == "delivered" and first["reply"] is None
     assert first["providerId"] == "P-+12025550101" and first["sentAt"].endswith("Z")
 
@@ -120,6 +120,7 @@ def test_stats(api, sent_message):
             {"code": "21610", "message": "Attempt to send to unsubscribed recipient", "count": 1},
         ],
         "clicks": 3,
+        "fallbacks": {},
     }
 
 

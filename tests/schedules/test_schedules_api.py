@@ -57,6 +57,10 @@ def test_a_one_off_runs_at_its_local_start_shown_in_utc(api, groups):
         "remaining": None,
         "days": None,
         "timezone": "America/New_York",
+        "where": {},
+        "segment": None,
+        "contentSid": "",
+        "contentVariables": {},
     }
     assert api.get(f"{SCHEDULES}/{body['id']}").json() == body
     assert api.get(f"{SCHEDULES}/{body['id']}/").json() == body

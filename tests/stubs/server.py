@@ -101,6 +101,8 @@ class Stub:
             self.faults.clear()
             self.rules.clear()
             self.requests = self.max_in_flight = 0
+            if hasattr(self, "no_rcs"):
+                self.no_rcs = set()
 
     # -- what the server saw -------------------------------------------------------------------
 

@@ -6,6 +6,12 @@ Each accepted send is recorded as a dict: `kind` (sms | mms | call), `sid`, `to`
 `body`, `media` (list), `status_callback`, `url`, `status_callback_event` (list),
 `status`, `date_created` (ISO), `auth` (the account sid used), `params` (the raw form).
 
+WhatsApp: a message between `whatsapp:` addresses is recorded with kind `whatsapp`. RCS: a message
+with a `MessagingServiceSid` and no `From` goes out from the service's RCS sender (`rcs:` +
+RCS_AGENT, kind `rcs`), unless its `To` is in `no_rcs` (a handset without RCS): then the service
+falls back to its SMS sender (`sms_fallback_from`, kind `sms`, `fallback` true), as Twilio does.
+Either may carry `ContentSid` and `ContentVariables` (a Content template) instead of a `Body`.
+
 With `callbacks=True` it then behaves like Twilio towards our server: for a message it POSTs
 `MessageStatus` sent then delivered to its StatusCallback; for a call it fetches the TwiML at
 `Url` (recorded as `twiml`) and reports initiated/ringing/in-progress/completed. Every such
@@ -32,6 +38,7 @@ from tests.stubs.server import Stub, main
 
 TEST_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 TEST_AUTH_TOKEN = "stub-auth-token"
+RCS_AGENT = "connext_test_agent"
 API = "/2010-04-01/Accounts/{account_sid}"
 
 # Characters of the GSM 03.38 basic set (plus the extension table, which costs two septets).
@@ -71,6 +78,8 @@ class TwilioStub(Stub):
     hold_queued: bool = False
     callback_delay: float = 0.02  # seconds between the acceptance and each status callback
     callbacks_log: list = field(default_factory=list)  # (url, params, status of our answer)
+    no_rcs: set = field(default_factory=set)  # numbers whose handsets cannot take RCS: SMS fallback
+    sms_fallback_from: str = "+15005550006"  # the Messaging Service's SMS sender
 
     # -- routes --------------------------------------------------------------------------------
 
@@ -120,6 +129,8 @@ class TwilioStub(Stub):
             return None, denied
         form = await request.post()
         for name in required:
+            if name == "From" and form.get("MessagingServiceSid"):
+                continue  # the Messaging Service picks the sender
             if not form.get(name):
                 return None, self._error(400, 21604, f"A '{name}' phone number is required.")
         if fault := self.fault_for(form["To"]):
@@ -131,8 +142,20 @@ class TwilioStub(Stub):
         if error:
             return error
         body, media = form.get("Body", ""), form.getall("MediaUrl", [])
-        if not body and not media:
+        content_sid = form.get("ContentSid", "")
+        if not body and not media and not content_sid:
             return self._error(400, 21602, "Message body is required.")
+        to, sender, service = form["To"], form.get("From", ""), form.get("MessagingServiceSid", "")
+        kind, fallback = ("mms" if media else "sms"), False
+        if to.startswith("whatsapp:"):
+            if not sender.startswith("whatsapp:"):
+                return self._error(400, 63007, "Twilio could not find a Channel with the specified From address")
+            kind = "whatsapp"
+        elif service and not sender:
+            if to in self.no_rcs:  # the handset cannot take RCS: the service's SMS sender instead
+                sender, fallback = self.sms_fallback_from, True
+            else:
+                sender, kind = f"rcs:{RCS_AGENT}", "rcs"
         now = datetime.now(UTC)
         sid = "SM" + secrets.token_hex(16)
         message = {
@@ -145,8 +168,8 @@ class TwilioStub(Stub):
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            "from": form["From"],
-            "messaging_service_sid": None,
+            "from": sender,
+            "messaging_service_sid": service or None,
             "num_media": str(len(media)),
             "num_segments": str(num_segments(body)),
             "price": None,
@@ -159,12 +182,16 @@ class TwilioStub(Stub):
         }
         self.record(
             {
-                "kind": "mms" if media else "sms",
+                "kind": kind,
                 "sid": sid,
-                "to": form["To"],
-                "from": form["From"],
+                "to": to,
+                "from": sender,
                 "body": body,
                 "media": media,
+                "content_sid": content_sid,
+                "content_variables": form.get("ContentVariables", ""),
+                "messaging_service_sid": service,
+                "fallback": fallback,
                 "status_callback": form.get("StatusCallback", ""),
                 # Handed to the "carrier" at once, unless told to hold it in the queue.
                 "status": "queued" if self.hold_queued else "sent",
@@ -241,7 +268,7 @@ class TwilioStub(Stub):
         return web.json_response(call, status=201)
 
     async def _list_messages(self, request: web.Request) -> web.Response:
-        return await self._list(request, "messages", "DateSent", ("sms", "mms"), "date_sent")
+        return await self._list(request, "messages", "DateSent", ("sms", "mms", "whatsapp", "rcs"), "date_sent")
 
     async def _list_calls(self, request: web.Request) -> web.Response:
         return await self._list(request, "calls", "StartTime", ("call",), "start_time")

@@ -24,7 +24,9 @@ FIELDS = {
     "zip",
     "enabled",
     "text",
+    "whatsapp",
     "groups",
+    "attributes",
     "phoneBlocked",
     "emailBlocked",
 }

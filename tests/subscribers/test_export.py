@@ -13,7 +13,7 @@ from tests.factories import BlocklistEntryFactory, GroupFactory, SubscriberFacto
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/subscribers/export"
-HEADER = "id,first,last,phone,email,address,city,state,zip,enabled,text,groups,phoneBlocked,emailBlocked"
+HEADER = "id,first,last,phone,email,address,city,state,zip,enabled,text,whatsapp,groups,phoneBlocked,emailBlocked"
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def test_rows_carry_every_column(api, people):
             "zip": "N1",
             "enabled": "1",
             "text": "1",
+            "whatsapp": "0",
             "groups": "1 3",
             "phoneBlocked": "0",
             "emailBlocked": "0",
@@ -86,6 +87,7 @@ def test_rows_carry_every_column(api, people):
             "zip": "",
             "enabled": "0",
             "text": "0",
+            "whatsapp": "0",
             "groups": "2",
             "phoneBlocked": "1",
             "emailBlocked": "0",
@@ -102,6 +104,7 @@ def test_rows_carry_every_column(api, people):
             "zip": "",
             "enabled": "1",
             "text": "0",
+            "whatsapp": "0",
             "groups": "",
             "phoneBlocked": "0",
             "emailBlocked": "1",

@@ -7,15 +7,35 @@ from urllib.parse import parse_qsl
 from blasts.channels.twilio import codes
 from logs.reports import InboundText, Report, delivery_id_of
 
+# The address prefixes of Twilio's chat channels ("whatsapp:+1555...", "rcs:+1555..." or "rcs:agent").
+CHANNEL_PREFIXES = {"whatsapp:": "whatsapp", "rcs:": "rcs"}
+
 
 def delivery_in(query_string: str) -> int | None:
     """Our own `?d=<delivery id>` of a status callback URL, read without building request.GET."""
     return delivery_id_of(dict(parse_qsl(query_string)).get("d", ""))
 
 
-def status_report(params: dict[str, str], delivery_id: int | None) -> Report | None:
+def sent_as(query_string: str) -> str:
+    """`rcs` when our status callback URL says the send was an RCS one (paths.status_callback_url)."""
+    return dict(parse_qsl(query_string)).get("k", "") if "k=" in query_string else ""
+
+
+def fell_back(params: dict[str, str]) -> bool:
+    """An RCS send's callback says the message went out as SMS/MMS: Twilio's Messaging Service
+    fell back because the handset cannot take RCS (its sender is then a phone number, not an
+    `rcs:` address, and ChannelPrefix, when given, is sms or mms)."""
+    prefix = params.get("ChannelPrefix", "").lower()
+    if prefix:
+        return prefix in ("sms", "mms")
+    sender = params.get("From", "")
+    return bool(sender) and not sender.startswith("rcs:")
+
+
+def status_report(params: dict[str, str], delivery_id: int | None, kind: str = "") -> Report | None:
     """A message or call status callback as a report on its delivery (ours, else Twilio's sid);
-    None when it says nothing new (queued, accepted, ...)."""
+    None when it says nothing new (queued, accepted, ...). `kind` "rcs": the send was RCS, and a
+    fallback to SMS is reported on it."""
     if "MessageStatus" in params:
         reported = params["MessageStatus"]
         sid = params.get("MessageSid") or params.get("SmsSid", "")
@@ -30,7 +50,16 @@ def status_report(params: dict[str, str], delivery_id: int | None) -> Report | N
     if status is None or (delivery_id is None and not sid):
         return None
     refusal = codes.REFUSALS.get(code) if status == codes.Status.FAILED else None
-    return Report(delivery_id, sid, status, None, code, text, refusal)
+    fallback = "sms" if kind == "rcs" and fell_back(params) else ""
+    return Report(delivery_id, sid, status, None, code, text, refusal, fallback)
+
+
+def _address(value: str) -> tuple[str, str]:
+    """("+15551234567", "whatsapp") from "whatsapp:+15551234567"; a plain number is "sms"."""
+    for prefix, channel in CHANNEL_PREFIXES.items():
+        if value.startswith(prefix):
+            return value[len(prefix) :], channel
+    return value, "sms"
 
 
 def inbound_text(params: dict[str, str]) -> InboundText | None:
@@ -38,4 +67,5 @@ def inbound_text(params: dict[str, str]) -> InboundText | None:
     sid = params.get("MessageSid") or params.get("SmsSid", "")
     if not sid or not params.get("From"):
         return None
-    return InboundText(params["From"], params.get("To", ""), params.get("Body", ""), sid)
+    sender, channel = _address(params["From"])
+    return InboundText(sender, _address(params.get("To", ""))[0], params.get("Body", ""), sid, channel)

@@ -1,4 +1,9 @@
-"""Twilio: SMS, MMS and voice calls through the twilio SDK's async API, many requests in flight.
+"""Twilio: SMS, MMS, voice calls, WhatsApp and RCS through the twilio SDK's async API, many
+requests in flight. WhatsApp goes to `whatsapp:` addresses from our WhatsApp sender; RCS through
+a Messaging Service with an RCS sender (Twilio falls back to the service's SMS sender when the
+handset cannot take RCS). Either sends free text, or a Content template (contentSid + its
+variables). One class, one instance per provider name (twilio, twilio_whatsapp, twilio_rcs), so
+each has its own rate limit.
 
 `send_batch` is called from a synchronous Celery task, so the channel owns an event loop and
 one aiohttp-backed SDK client, both kept across batches (keep-alive connections to Twilio are
@@ -125,7 +130,16 @@ class TwilioChannel(Channel):
         concurrency: int = 100,
         timeout: float = 10.0,
         rate_per_second: float = 0,
+        *,
+        name: str = "twilio",
+        kinds: frozenset[str] = KINDS,
+        whatsapp_from: str = "",
+        messaging_service_sid: str = "",
     ):
+        self.name = name
+        self.kinds = kinds
+        self.whatsapp_from = whatsapp_from
+        self.messaging_service_sid = messaging_service_sid
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.from_number = from_number
@@ -187,8 +201,19 @@ class TwilioChannel(Channel):
     async def _send(self, item: Outgoing) -> Result:
         _error_headers.set(None)
         # Our delivery id rides in the callback URLs, signed with them: a callback finds its row.
-        callback = paths.status_callback_url(self.public_base_url, item.delivery_id) if self.public_base_url else ""
+        callback = (
+            paths.status_callback_url(self.public_base_url, item.delivery_id, item.kind) if self.public_base_url else ""
+        )
         try:
+            if item.kind in (Kind.WHATSAPP, Kind.RCS):
+                message = await self._client.messages.create_async(
+                    **self._addresses(item),
+                    body=values.unset if item.content_sid else item.body or values.unset,
+                    content_sid=item.content_sid or values.unset,
+                    content_variables=item.content_variables or values.unset,
+                    status_callback=callback or values.unset,
+                )
+                return Result.sent(item.delivery_id, message.sid)
             if item.kind == Kind.VOICE:
                 call = await self._client.calls.create_async(
                     to=item.to,
@@ -225,6 +250,13 @@ class TwilioChannel(Channel):
             logger.warning("Twilio send %s: unexpected answer", item.delivery_id, exc_info=True)
             return Result.failed(item.delivery_id, "bad_response", f"{type(exc).__name__}: {exc}", transient=True)
 
+    def _addresses(self, item: Outgoing) -> dict:
+        """To and from of a chat send: WhatsApp between `whatsapp:` addresses, RCS to the phone
+        through the Messaging Service (which picks its RCS sender, or its SMS sender as fallback)."""
+        if item.kind == Kind.WHATSAPP:
+            return {"to": f"whatsapp:{item.to}", "from_": f"whatsapp:{item.sender or self.whatsapp_from}"}
+        return {"to": item.to, "messaging_service_sid": self.messaging_service_sid}
+
     def _http_error(self, item: Outgoing, status: int, code, message: str) -> Result:
         if status == 429 or status >= 500:
             headers = _error_headers.get()
@@ -245,6 +277,15 @@ class TwilioChannel(Channel):
         sender = item.sender or self.from_number
         if item.kind == Kind.VOICE:
             rows = client.calls.list(to=item.to, from_=sender, limit=LOOKUP_LIMIT)  # newest first
+        elif item.kind in (Kind.WHATSAPP, Kind.RCS):
+            addresses = self._addresses(item)
+            rows = client.messages.list(
+                to=addresses["to"], from_=addresses.get("from_", values.unset), limit=LOOKUP_LIMIT
+            )
+            if item.kind == Kind.RCS:  # sent through our Messaging Service, from its RCS or SMS sender
+                rows = [r for r in rows if r.messaging_service_sid == self.messaging_service_sid]
+            if not item.content_sid:  # a template's text is Twilio's: only free text can be compared
+                rows = [r for r in rows if (r.body or "").endswith(item.body)]
         else:
             rows = client.messages.list(to=item.to, from_=sender, limit=LOOKUP_LIMIT)  # newest first
             rows = [r for r in rows if (r.body or "").endswith(item.body)]

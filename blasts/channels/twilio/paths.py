@@ -7,8 +7,9 @@ INBOUND = "/hooks/twilio/inbound"
 VOICE = "/hooks/twilio/voice/"  # + delivery id
 
 
-def status_callback_url(base_url: str, delivery_id: int) -> str:
-    return f"{base_url}{STATUS}?d={delivery_id}"
+def status_callback_url(base_url: str, delivery_id: int, kind: str = "") -> str:
+    """With `kind` "rcs" the URL says so (`&k=rcs`): its callbacks tell whether the send fell back to SMS."""
+    return f"{base_url}{STATUS}?d={delivery_id}" + ("&k=rcs" if kind == "rcs" else "")
 
 
 def voice_url(base_url: str, delivery_id: int) -> str:

@@ -23,18 +23,19 @@ from blasts.channels.twilio.signatures import INVALID_TWILIO_SIGNATURE, signed_t
 from blasts.channels.twilio.twiml import gather_twiml, message_twiml, twiml_response, voice_twiml
 from connext.views import allow_only, message_response
 from logs.inbound import receive_text
-from logs.models import PHONE_KINDS, Delivery, Kind
+from logs.models import CONTENT_KINDS, PHONE_KINDS, Delivery, Kind
 from logs.reports import apply_reports, record_keypress
 from subscribers.models import Subscriber
 
 PROVIDER = "twilio"
+KINDS = (*PHONE_KINDS, *CONTENT_KINDS)  # what our sends through Twilio are (sms mms voice whatsapp rcs)
 
 
 def apply_status(params: dict[str, str], query_string: str) -> None:
     """A verified status callback applied to its delivery: forward only, idempotent."""
-    report = callbacks.status_report(params, callbacks.delivery_in(query_string))
+    report = callbacks.status_report(params, callbacks.delivery_in(query_string), callbacks.sent_as(query_string))
     if report is not None:
-        apply_reports([report], provider=PROVIDER, kinds=PHONE_KINDS)
+        apply_reports([report], provider=PROVIDER, kinds=KINDS)
 
 
 @allow_only("POST")
@@ -81,10 +82,11 @@ def voice(request, delivery_id: int):
         record_keypress(delivery.pk, digits)  # one key was asked for (numDigits=1)
         return twiml_response(gather_twiml(digits[:1]))
     values = (
-        Subscriber.objects.filter(pk=delivery.subscriber_id).values(*rendering.MERGE_FIELDS).first()
+        Subscriber.objects.filter(pk=delivery.subscriber_id).values(*rendering.MERGE_FIELDS, "attributes").first()
         if delivery.subscriber_id
         else None
     ) or {}
+    values = rendering.merge_values(values)
     audio = next((m["url"] for m in message.media if is_audio(m)), "")
     return twiml_response(
         voice_twiml(
