@@ -8,7 +8,7 @@ from django.urls import path
 SECTIONS = [
     ("Subscribers", [("subscribers", "subscriber", "Subscribers"), ("subscribers", "importjob", "Imports"),
                      ("subscribers", "blocklistentry", "Blocklist")]),
-    ("Groups", [("groups", "group", "Groups")]),
+    ("Groups", [("groups", "group", "Groups"), ("segments", "segment", "Segments")]),
     ("Templates", [("blasts", "template", "Templates")]),
     ("Blasts & logs", [("logs", "message", "Blasts"), ("logs", "delivery", "Deliveries"),
                        ("blasts", "consolesend", "Console outbox")]),

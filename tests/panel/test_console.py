@@ -1,6 +1,7 @@
 """The admin as an organization's admin sees it: Connext's name, the apps in the operator's
 order, the dashboard as home, compose (estimate, test, send) and a blast's live progress."""
 
+import html
 import re
 
 import pytest
@@ -151,10 +152,14 @@ def test_compose_says_what_the_api_says(browser, api, people):
     assert not Message.objects.exists()
 
 
-def test_no_type_nor_group_is_refused_by_the_serializer(browser, people):
+def test_no_type_nor_audience_is_refused_as_the_api_refuses_it(browser, api, people):
     page = browser.post("/admin/compose/", {"message": "Hi", "action": "estimate"}).content.decode()
     assert re.search(r'field-types errors">\s*<ul class="errorlist"[^>]*><li>This list may not be empty.</li>', page)
-    assert re.search(r'field-groups errors">\s*<ul class="errorlist"[^>]*><li>This list may not be empty.</li>', page)
+    response = api.post("/api/v1/blasts", {"types": ["sms"], "message": "Hi"})
+    assert response.status_code == 400 and "groups" in response.json()["errors"]
+    page = browser.post("/admin/compose/", {"types": ["sms"], "message": "Hi", "action": "estimate"}).content.decode()
+    assert html.escape(response.json()["errors"]["groups"][0]) in page
+    assert not Message.objects.exists()
 
 
 def test_a_test_goes_to_the_admin_only(browser, admin_user, people):
