@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "webhooks",
     "logs",
     "devices",
+    "accounts",
+    "analytics",
     "blasts",
     "schedules",
 ]
@@ -284,6 +286,11 @@ DEVICE_TASKS_PER_POLL = env.int("DEVICE_TASKS_PER_POLL", default=10)  # most tex
 DEVICE_POOL_ORGANIZATION = env("DEVICE_POOL_ORGANIZATION", default="")  # name of the org whose phones are the pool
 DEVICE_SWEEP_INTERVAL = env.float("DEVICE_SWEEP_INTERVAL", default=5.0)  # seconds between devices.release_claims
 CELERY_BEAT_SCHEDULE["release-device-claims"] = {"task": "devices.release_claims", "schedule": DEVICE_SWEEP_INTERVAL}
+
+# --- Accounts and analytics (accounts/, analytics/, docs/accounts.md) ----------------------
+# How often the analytics rollups' shards of past hours are folded into one row each.
+ANALYTICS_COMPACT_SECONDS = env.float("ANALYTICS_COMPACT_SECONDS", default=300.0)
+CELERY_BEAT_SCHEDULE["compact-analytics"] = {"task": "analytics.compact", "schedule": ANALYTICS_COMPACT_SECONDS}
 
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {

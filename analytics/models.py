@@ -1,0 +1,34 @@
+"""Rollups of deliveries, kept current by the write path: PostgreSQL statement-level triggers on
+logs_delivery (migration 0002) add each statement's changes, whoever makes them (the fan-out's
+INSERT ... SELECT, the state machine, a script), so the analytics never scan deliveries.
+
+One row per organization, hour (of the message's creation, UTC), channel, status and shard:
+`n` deliveries; `billed` of them charged (not canceled, not failed before a provider took them);
+their `segments` and `cost` (the Charge's price). Concurrent writers add to the shard of their
+connection (backend pid % 8), as logs_messagecount does; `analytics.rollups.compact` folds the
+shards of past hours into shard 0. SQLite has no triggers: there the analytics count rows.
+"""
+
+from django.db import models
+
+
+class HourlyUsage(models.Model):
+    organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    channel = models.CharField(max_length=16)
+    status = models.CharField(max_length=9)
+    shard = models.PositiveSmallIntegerField(default=0)
+    n = models.BigIntegerField(default=0)
+    billed = models.BigIntegerField(default=0)
+    segments = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=4, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "hour", "channel", "status", "shard"], name="hourly_usage_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.hour:%Y-%m-%d %H}h {self.channel} {self.status}={self.n}"
