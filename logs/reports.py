@@ -88,6 +88,7 @@ class InboundText:
     to_number: str
     body: str
     provider_id: str  # the provider's id of the message: a repeated post is stored once
+    messaging_service_sid: str = ""  # Twilio: the Messaging Service the number belongs to, if any
 
 
 def delivery_id_of(value) -> int | None:

@@ -28,6 +28,8 @@ class Outgoing:
     unsubscribe_url: str = ""  # email: List-Unsubscribe and the footer link
     html: str = ""  # email HTML body (text body is `body`)
     sender: str = ""  # the organization's own from-number or from-address; "" = the channel's default
+    # Twilio: a sender starting with MG is a Messaging Service SID (texts only). Email: its from-name.
+    sender_name: str = ""
 
     def email_text(self) -> str:
         """An email's text part as every channel sends it: the body, then the unsubscribe link."""

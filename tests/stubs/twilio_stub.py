@@ -127,9 +127,12 @@ class TwilioStub(Stub):
         return form, None
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        form, error = await self._accept(request, ("To", "From"))
+        form, error = await self._accept(request, ("To",))
         if error:
             return error
+        service = form.get("MessagingServiceSid", "")
+        if not form.get("From") and not service:  # a Messaging Service picks its own number
+            return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
         body, media = form.get("Body", ""), form.getall("MediaUrl", [])
         if not body and not media:
             return self._error(400, 21602, "Message body is required.")
@@ -145,8 +148,8 @@ class TwilioStub(Stub):
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            "from": form["From"],
-            "messaging_service_sid": None,
+            "from": form.get("From") or None,
+            "messaging_service_sid": service or None,
             "num_media": str(len(media)),
             "num_segments": str(num_segments(body)),
             "price": None,
@@ -162,7 +165,8 @@ class TwilioStub(Stub):
                 "kind": "mms" if media else "sms",
                 "sid": sid,
                 "to": form["To"],
-                "from": form["From"],
+                "from": form.get("From", ""),
+                "messaging_service_sid": service,
                 "body": body,
                 "media": media,
                 "status_callback": form.get("StatusCallback", ""),

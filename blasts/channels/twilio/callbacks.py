@@ -38,4 +38,6 @@ def inbound_text(params: dict[str, str]) -> InboundText | None:
     sid = params.get("MessageSid") or params.get("SmsSid", "")
     if not sid or not params.get("From"):
         return None
-    return InboundText(params["From"], params.get("To", ""), params.get("Body", ""), sid)
+    return InboundText(
+        params["From"], params.get("To", ""), params.get("Body", ""), sid, params.get("MessagingServiceSid", "")
+    )
