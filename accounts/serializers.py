@@ -74,6 +74,7 @@ class SubaccountSerializer(ConnextSerializer):
     creditMode = serializers.ChoiceField(choices=["own", "parent"], source="credit_mode", required=False)
     monthlyCap = serializers.DecimalField(
         max_digits=18, decimal_places=4, min_value=Decimal(0), max_value=MAX_AMOUNT, source="monthly_cap",
+        coerce_to_string=True,
         required=False, allow_null=True, help_text="With creditMode parent: the most it may draw per month.",
     )  # fmt: skip
     balance = money_field(read_only=True, help_text="Its own balance.")

@@ -17,8 +17,10 @@ def assert_ledger_sums(*orgs) -> None:
             running += amount
             assert balance == running, (org, entries)
         stored = Balance.objects.filter(organization=org).values_list("balance", flat=True).first() or Decimal(0)
-        assert stored == running == (
-            LedgerEntry.objects.filter(organization=org).aggregate(s=Sum("amount"))["s"] or Decimal(0)
+        assert (
+            stored
+            == running
+            == (LedgerEntry.objects.filter(organization=org).aggregate(s=Sum("amount"))["s"] or Decimal(0))
         )
         assert stored >= 0
 
@@ -30,3 +32,12 @@ def billed(org):
     org.save()
     credits.topup(organization=org, amount=Decimal("1"), note="test")
     return org
+
+
+@pytest.fixture
+def twilio(app_client):
+    """Twilio calling our hooks (signed), through the app gunicorn serves (tests/logs' fixture)."""
+    from tests.signing import twilio_hooks
+
+    with twilio_hooks(app_client) as hooks:
+        yield hooks
