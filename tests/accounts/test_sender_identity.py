@@ -40,11 +40,14 @@ def test_org_admins_set_their_sender_identity_and_help_text(api, org):
         },
     )
     assert response.status_code == 200, response.content
-    assert {k: response.json()[k] for k in ("senderPhone", "messagingServiceSid", "senderEmail", "senderName",
-                                              "helpText")} == {  # fmt: skip
-        "senderPhone": "+12025550199", "messagingServiceSid": SERVICE, "senderEmail": "news@acme.test",
-        "senderName": "Acme News", "helpText": "Acme: help",
-    }  # fmt: skip
+    wanted = ("senderPhone", "messagingServiceSid", "senderEmail", "senderName", "helpText")
+    assert [response.json()[k] for k in wanted] == [
+        "+12025550199",
+        SERVICE,
+        "news@acme.test",
+        "Acme News",
+        "Acme: help",
+    ]
     org.refresh_from_db()
     assert org.sender_phone == "+12025550199" and org.messaging_service_sid == SERVICE
     assert api.patch(ORG, {"senderPhone": ""}).json()["senderPhone"] == ""  # back to the platform's

@@ -86,7 +86,7 @@ def test_another_organizations_sub_account_is_404(api, other_api, child):
 
 
 def test_a_sub_account_has_no_sub_accounts_and_cannot_manage_its_parent(api, org, child):
-    child_id, child_api = child
+    _, child_api = child
     response = child_api.post(SUBS, {"name": "Grandchild", "adminEmail": "g@acme.test"})
     assert response.status_code == 403 and "sub-account" in response.json()["message"]
     assert child_api.get(SUBS).json() == []
