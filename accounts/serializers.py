@@ -5,13 +5,41 @@ import zoneinfo
 from decimal import Decimal
 
 import phonenumbers
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connext.fields import ConnextSerializer, IntBooleanField, SingleLineCharField, StrictCharField
+from subscribers.addresses import InvalidAddress, normalize_email
 
 TIMEZONES = sorted(zoneinfo.available_timezones())
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+CREDIT_MODES = ["own", "parent"]
 MAX_AMOUNT = Decimal("100000000000000")  # 10^14: what numeric(18, 4) holds
+
+
+MESSAGING_SERVICE = r"^(MG[0-9A-Za-z]{32})?$"
+
+
+@extend_schema_field({"type": "string", "pattern": MESSAGING_SERVICE, "maxLength": 34})
+class MessagingServiceField(serializers.RegexField):
+    """A Messaging Service SID, or "" for none (one pattern: drf-spectacular's oneOf for a blank
+    string would match "" twice)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(MESSAGING_SERVICE, max_length=34, allow_blank=True, **kwargs)
+
+
+class EmailAddressField(StrictCharField):
+    """An email address as subscribers take them (lower-cased, checked as Django's validator does)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not value and self.allow_blank:
+            return value
+        try:
+            return normalize_email(value)
+        except InvalidAddress as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 def money_field(**kwargs) -> serializers.DecimalField:
@@ -21,7 +49,7 @@ def money_field(**kwargs) -> serializers.DecimalField:
 class CreditsSerializer(serializers.Serializer):
     balance = money_field(help_text="The organization's own balance.")
     currency = serializers.CharField()
-    mode = serializers.ChoiceField(choices=["own", "parent"], help_text="own: sends are paid from `balance`; "
+    mode = serializers.ChoiceField(choices=CREDIT_MODES, help_text="own: sends are paid from `balance`; "
                                    "parent: a sub-account drawing on its parent's balance.")  # fmt: skip
     billed = IntBooleanField(help_text="0: sends are not checked nor charged (billing is off).")
     available = money_field(allow_null=True, help_text="What can be spent now (the payer's balance, within the "
@@ -71,7 +99,7 @@ class SubaccountSerializer(ConnextSerializer):
         choices=REGIONS, source="default_region", required=False, help_text="Phone region (default US)."
     )
     active = IntBooleanField(required=False, help_text="0 suspends the sub-account: it cannot send.")
-    creditMode = serializers.ChoiceField(choices=["own", "parent"], source="credit_mode", required=False)
+    creditMode = serializers.ChoiceField(choices=CREDIT_MODES, source="credit_mode", required=False)
     monthlyCap = serializers.DecimalField(
         max_digits=18, decimal_places=4, min_value=Decimal(0), max_value=MAX_AMOUNT, source="monthly_cap",
         coerce_to_string=True,
@@ -82,7 +110,7 @@ class SubaccountSerializer(ConnextSerializer):
 
 
 class SubaccountCreateSerializer(SubaccountSerializer):
-    adminEmail = serializers.EmailField(max_length=254, help_text="Its first org admin's email (their login).")
+    adminEmail = EmailAddressField(max_length=150, help_text="Its first org admin's email (their login).")
 
 
 class CreatedSubaccountSerializer(SubaccountSerializer):
@@ -103,11 +131,11 @@ class OrganizationSerializer(ConnextSerializer):
         source="sender_phone", max_length=32, required=False, allow_blank=True,
         help_text="Own Twilio number for texts and calls (E.164 or national); empty: the platform's.",
     )  # fmt: skip
-    messagingServiceSid = serializers.RegexField(
-        r"^(MG[0-9A-Za-z]{32})?$", source="messaging_service_sid", max_length=34, required=False, allow_blank=True,
+    messagingServiceSid = MessagingServiceField(
+        source="messaging_service_sid", required=False,
         help_text="Own Twilio Messaging Service (MG + 32 letters/digits) for texts; empty: none.",
     )  # fmt: skip
-    senderEmail = serializers.EmailField(source="sender_email", max_length=254, required=False, allow_blank=True,
+    senderEmail = EmailAddressField(source="sender_email", max_length=254, required=False, allow_blank=True,
                                          help_text="Own SendGrid from-address; empty: the platform's.")  # fmt: skip
     senderName = StrictCharField(source="sender_name", max_length=100, required=False, allow_blank=True,
                                  help_text="From-name of emails.")  # fmt: skip

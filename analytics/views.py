@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from accounts.views import FROM, TO, day_range
+from accounts.views import EARLIEST, FROM, LATEST, TO, date_param
 from analytics import rollups
 from analytics.serializers import STATUSES, MessagesRowSerializer, UsageSerializer
 from connext.errors import ApplicationError
@@ -39,20 +39,17 @@ def _period(request, org: Organization) -> tuple[zoneinfo.ZoneInfo, str, dt.date
     if name not in TIMEZONES:
         raise ApplicationError("Unknown time zone.", field="timezone")
     zone = zoneinfo.ZoneInfo(name)
-    start, end = day_range(request, zone)
-    today = dt.datetime.now(zone).date()
-    last = (
-        (end.date() - dt.timedelta(days=1))
-        if end
-        else (start.date() + dt.timedelta(days=DEFAULT_DAYS - 1) if start else today)
-    )
-    first = start.date() if start else last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    start, end = date_param(request, "from"), date_param(request, "to")
+    span = dt.timedelta(days=DEFAULT_DAYS - 1)
+    last = end or (min(start, dt.date.max - span) + span if start else dt.datetime.now(zone).date())
+    first = start or max(last, dt.date.min + span) - span
     if last < first:
         raise ApplicationError("Must not be before `from`.", field="to")
     if (last - first).days >= MAX_DAYS:
         raise ApplicationError(f"At most {MAX_DAYS} days from `from`.", field="to")
-    begin = dt.datetime.combine(first, dt.time(), zone)
-    finish = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
+    # Days near year 1 or 9999 overflow once moved to UTC; nothing was sent then anyway.
+    begin = dt.datetime.combine(min(max(first, EARLIEST), LATEST), dt.time(), zone)
+    finish = dt.datetime.combine(min(max(last, EARLIEST), LATEST) + dt.timedelta(days=1), dt.time(), zone)
     return zone, name, first, last, begin, finish
 
 

@@ -337,7 +337,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["connext.schema.strip_trailing_slash"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "connext.schema.exact_inputs"],
-    "ENUM_NAME_OVERRIDES": {"ImportStatusEnum": "subscribers.models.ImportJob.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "ImportStatusEnum": "subscribers.models.ImportJob.Status",
+        "CreditModeEnum": "accounts.serializers.CREDIT_MODES",
+    },
 }
 
 LOGGING = {

@@ -91,6 +91,12 @@ BUSINESS_RULES = (
     "is a private, loopback, link-local or reserved address.",
     # Canceling a blast with nothing left to cancel.
     "Nothing left to cancel",
+    # Date ranges (ledger, analytics): an end before the start, a period too long to report.
+    "Must not be before `from`.",
+    "days from `from`.",
+    # Credits moved to or from a sub-account: neither balance may go below zero; zero moves nothing.
+    "Cannot move ",
+    "Must not be zero.",
 )
 
 
