@@ -13,7 +13,8 @@ from django.db import models
 
 
 class HourlyUsage(models.Model):
-    organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="+")
+    # The unique key leads with the organization: no index of its own to keep.
+    organization = models.ForeignKey("connext.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
     hour = models.DateTimeField()
     channel = models.CharField(max_length=16)
     status = models.CharField(max_length=9)

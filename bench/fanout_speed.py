@@ -24,6 +24,12 @@ Each round, in this order, the tables vacuumed before each timing:
   Those tasks go to a throwaway Celery queue no worker consumes, deleted afterwards; the
   message's deliveries are deleted after the round.
 
+With `--metering`, each round also times the fan-out twice more, back to back: without
+metering (the organization not billed and the analytics rollup trigger disabled: what the
+fan-out was before credits and rollups) and with it (billed, with credits: the Charge rows, the
+one debit under the balance's lock, the rollup trigger). Reported: the median of the per-round
+ratios metered / unmetered (target: at most 1.10).
+
 Reported: seconds and rows/s of each, medians over the rounds, and the ratio
 fanout / bare (target: within 2x), also as the median of the per-round ratios (each round
 times the two back to back, so that one moves less with the load of a shared machine).
@@ -215,6 +221,22 @@ def time_fanout(fixture: Fixture) -> tuple[float, int, int]:
     return elapsed, created, message_id
 
 
+def set_metering(fixture: Fixture, on: bool) -> None:
+    """Bill the bench organization (with plenty of credits) and keep the rollups, or neither."""
+    from django.db import connection
+
+    from accounts import credits
+    from connext.models import Organization
+
+    Organization.objects.filter(pk=fixture.org_id).update(billed=on)
+    if on and credits.balance_of(fixture.org_id) < 1_000_000:
+        credits.topup(organization=Organization.objects.get(pk=fixture.org_id), amount=10_000_000, note="bench")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE logs_delivery {'ENABLE' if on else 'DISABLE'} TRIGGER analytics_delivery_usage_insert"
+        )
+
+
 def drop_message(message_id: int) -> None:
     from logs.models import Delivery, Message
 
@@ -262,6 +284,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="build the organization's data again")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the fan-out INSERT")
     parser.add_argument("--strict", action="store_true", help="exit 3 when the ratio misses the target")
+    parser.add_argument("--metering", action="store_true", help="also time the fan-out with and without metering")
     args = parser.parse_args()
 
     database_url, redis_url = configure_environment()
@@ -281,9 +304,20 @@ def main() -> int:
         explain(fixture)
         print()
 
-    bare_noindex, bare, runs = [], [], []
+    bare_noindex, bare, runs, metered = [], [], [], []
     try:
         for round_ in range(1, args.rounds + 1):
+            if args.metering:
+                timed = []
+                for on in (False, True):
+                    set_metering(fixture, on)
+                    elapsed, created, message_id = time_fanout(fixture)
+                    drop_message(message_id)
+                    timed.append(elapsed)
+                metered.append(tuple(timed))
+                print(f"round {round_}: fanout without metering {timed[0]:.3f} s, with {timed[1]:.3f} s "
+                      f"(ratio {timed[1] / timed[0]:.2f})")  # fmt: skip
+            set_metering(fixture, True)  # the fan-out as it runs now
             vacuum("subscribers_subscriber", "subscribers_subscriber_groups")
             bare_noindex.append(time_bare(fixture, indexes=False))
             bare.append(time_bare(fixture, indexes=True))
@@ -318,6 +352,11 @@ def main() -> int:
     per_round = statistics.median(f / b for (f, _), (b, _) in zip(runs, bare, strict=True))
     print(f"median of the per-round ratios fanout / bare: {per_round:.2f} (less sensitive to the machine's load)")
     print(f"ratio fanout / bare without indexes: {fanout_s / noindex_s:.2f}")
+    if metered:
+        per_round = statistics.median(on / off for off, on in metered)
+        off_s, on_s = statistics.median(off for off, _ in metered), statistics.median(on for _, on in metered)
+        print(f"metering: fanout without {off_s:.3f} s, with {on_s:.3f} s; median of the per-round ratios "
+              f"{per_round:.3f} (target <= 1.10: {'met' if per_round <= 1.10 else 'NOT met'})")  # fmt: skip
     return 3 if args.strict and ratio > TARGET_RATIO else 0
 
 
