@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from accounts.credits import PLACES
 from accounts.views import EARLIEST, FROM, LATEST, TO, date_param
 from analytics import rollups
 from analytics.serializers import STATUSES, MessagesRowSerializer, UsageSerializer
@@ -60,6 +61,10 @@ def _group(request, allowed: list[str]) -> str:
     return value
 
 
+def _money(amount: Decimal) -> str:
+    return str(amount.quantize(PLACES))
+
+
 def _empty(by_status: bool = True) -> dict:
     row = {"total": 0, "billed": 0, "segments": 0, "cost": Decimal(0)}
     if by_status:
@@ -90,8 +95,12 @@ class MessagesAnalyticsView(ConnextAPIView):
             row["cost"] += cost
             if group != "status":
                 row[status] = row.get(status, 0) + n
-        data = [{group: key, **values} for key, values in sorted(rows.items(), key=lambda kv: str(kv[0]))]
-        return Response(MessagesRowSerializer(data, many=True).data)
+        # Written out by hand: DRF's serializer cost ~0.4 ms a row (MessagesRowSerializer is the schema).
+        data = [
+            {group: str(key), **values, "cost": _money(values["cost"])}
+            for key, values in sorted(rows.items(), key=lambda kv: str(kv[0]))
+        ]
+        return Response(data)
 
 
 class UsageAnalyticsView(ConnextAPIView):
@@ -117,5 +126,7 @@ class UsageAnalyticsView(ConnextAPIView):
             "segments": sum(r["segments"] for r in rows.values()),
             "cost": sum((r["cost"] for r in rows.values()), Decimal(0)),
         }
-        body = {"rows": list(rows.values()), "total": total, "currency": settings.PRICE_CURRENCY}
-        return Response(UsageSerializer(body).data)
+        rows_out = [{**row, "cost": _money(row["cost"])} for row in rows.values()]
+        total["cost"] = _money(total["cost"])
+        body = {"rows": rows_out, "total": total, "currency": settings.PRICE_CURRENCY}
+        return Response(body)  # the shape of UsageSerializer, written out as for the messages

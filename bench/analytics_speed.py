@@ -90,7 +90,7 @@ def prepare(deliveries: int, rebuild: bool):
 
     call_command("migrate", interactive=False, verbosity=0)
     parent = Organization.objects.filter(name=PARENT).first()
-    per_message = deliveries // (SUBACCOUNTS * DAYS * len(SLOTS))
+    per_message = -(-deliveries // (SUBACCOUNTS * DAYS * len(SLOTS)))  # at least `deliveries` in all
     if parent is not None and not rebuild:
         children = list(Organization.objects.filter(parent=parent).order_by("id"))
         made = Message.objects.filter(organization__in=children).count()
