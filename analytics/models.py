@@ -4,7 +4,7 @@ INSERT ... SELECT, the state machine, a script), so the analytics never scan del
 
 One row per organization, hour (of the message's creation, UTC), channel, status and shard:
 `n` deliveries; `billed` of them charged (not canceled, not failed before a provider took them);
-their `segments` and `cost` (the Charge's price). Concurrent writers add to the shard of their
+their `segments` and `cost_units` (the Charge's price, in ten-thousandths). Concurrent writers add to the shard of their
 connection (backend pid % 8), as logs_messagecount does; `analytics.rollups.compact` folds the
 shards of past hours into shard 0. SQLite has no triggers: there the analytics count rows.
 """
@@ -22,7 +22,8 @@ class HourlyUsage(models.Model):
     n = models.BigIntegerField(default=0)
     billed = models.BigIntegerField(default=0)
     segments = models.BigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=18, decimal_places=4, default=0)
+    # In ten-thousandths (prices have 4 decimal places): exact, and summed ~3x faster than numeric.
+    cost_units = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

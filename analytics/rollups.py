@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 SHARDS = 8
+UNITS = Decimal(10000)  # cost_units per currency unit
+PLACES = Decimal("0.0001")
 
 # Is one delivery row (`d`) billed: the same rule as accounts.metering.refunded, in SQL.
 BILLABLE = "CASE WHEN d.status = 'canceled' OR (d.status = 'failed' AND d.provider_id = '') THEN 0 ELSE 1 END"
@@ -23,28 +25,37 @@ def postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def report(org_ids: list[int], start: dt.datetime, end: dt.datetime, key: str, zone: str) -> list[tuple]:
+def report(
+    org_ids: list[int], start: dt.datetime, end: dt.datetime, key: str, zone: str, *, by_status: bool = True
+) -> list[tuple]:
     """(key value, status, n, billed, segments, cost) for deliveries of these organizations'
     messages created in [start, end), `key` being day (the local date in `zone`), channel,
-    status or organization. From the rollups on PostgreSQL; counted from deliveries elsewhere."""
+    status or organization; without `by_status`, status is None (one row per key). From the
+    rollups on PostgreSQL; counted from deliveries elsewhere."""
     if not org_ids:
         return []
     if not postgres():
-        return _report_from(recount_hourly(org_ids, start, end), key, zone)
+        return _report_from(recount_hourly(org_ids, start, end), key, zone, by_status)
     column = {"day": "(hour AT TIME ZONE %s)::date", "channel": "channel", "status": "status",
               "organization": "organization_id"}[key]  # fmt: skip
     params = [zone] if key == "day" else []
+    status = "status" if by_status else "NULL"
     sql = (
-        f"SELECT {column} AS k, status, sum(n), sum(billed), sum(segments), sum(cost) "  # noqa: S608 (our names)
+        f"SELECT {column} AS k, {status}, sum(n), sum(billed), sum(segments), sum(cost_units) "  # noqa: S608 (ours)
         f"FROM analytics_hourlyusage WHERE organization_id IN ({', '.join(['%s'] * len(org_ids))}) "
         "AND hour >= %s AND hour < %s GROUP BY 1, 2 ORDER BY 1, 2"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *org_ids, start, end])
-        return [(k, status, int(n), int(b), int(g), Decimal(c)) for k, status, n, b, g, c in cursor.fetchall()]
+        return [(k, st, int(n), int(b), int(g), _money(c)) for k, st, n, b, g, c in cursor.fetchall()]
 
 
-def _report_from(hourly: list, key: str, zone: str) -> list[tuple]:
+def _money(units) -> Decimal:
+    """Ten-thousandths (the rollups' cost_units) as an amount."""
+    return (Decimal(int(units)) / UNITS).quantize(PLACES)
+
+
+def _report_from(hourly: list, key: str, zone: str, by_status: bool = True) -> list[tuple]:
     tz = zoneinfo.ZoneInfo(zone)
     totals: dict[tuple, list] = {}
     for org, hour, channel, status, n, billed, segments, cost in hourly:
@@ -52,13 +63,14 @@ def _report_from(hourly: list, key: str, zone: str) -> list[tuple]:
             k = hour.astimezone(tz).date()
         else:
             k = {"channel": channel, "status": status, "organization": org}[key]
-        row = totals.setdefault((k, status), [0, 0, 0, Decimal(0)])
+        row = totals.setdefault((k, status if by_status else None), [0, 0, 0, Decimal(0)])
         row[0] += n
         row[1] += billed
         row[2] += segments
         row[3] += cost
     return [
-        (k, status, *values) for (k, status), values in sorted(totals.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+        (k, status, *values)
+        for (k, status), values in sorted(totals.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
     ]
 
 
@@ -89,9 +101,7 @@ def recount_hourly(org_ids: list[int], start: dt.datetime | None = None, end: dt
     for org, hour, channel, status, n, billed, segments, cost in rows:
         if isinstance(hour, str):
             hour = dt.datetime.fromisoformat(hour).replace(tzinfo=dt.UTC)
-        out.append(
-            (org, hour, channel, status, n, int(billed), int(segments), Decimal(str(cost)).quantize(Decimal("0.0001")))
-        )
+        out.append((org, hour, channel, status, n, int(billed), int(segments), Decimal(str(cost)).quantize(PLACES)))
     return out
 
 
@@ -105,13 +115,13 @@ def rollup_hourly(org_ids: list[int], start: dt.datetime | None = None, end: dt.
         where.append("hour < %s")
         params.append(end)
     sql = (
-        "SELECT organization_id, hour, channel, status, sum(n), sum(billed), sum(segments), sum(cost) "  # noqa: S608
+        "SELECT organization_id, hour, channel, status, sum(n), sum(billed), sum(segments), sum(cost_units) "  # noqa: S608
         f"FROM analytics_hourlyusage WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4 "
         "HAVING sum(n) <> 0 OR sum(billed) <> 0 ORDER BY 1, 2, 3, 4"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(o, h.astimezone(dt.UTC), c, s, int(n), int(b), int(g), Decimal(k).quantize(Decimal("0.0001")))
+        return [(o, h.astimezone(dt.UTC), c, s, int(n), int(b), int(g), _money(k))
                 for o, h, c, s, n, b, g, k in cursor.fetchall()]  # fmt: skip
 
 
@@ -124,21 +134,21 @@ def compact(before: dt.datetime) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "WITH gone AS (DELETE FROM analytics_hourlyusage WHERE hour < %s AND shard <> 0 "
-            "RETURNING organization_id, hour, channel, status, n, billed, segments, cost) "
+            "RETURNING organization_id, hour, channel, status, n, billed, segments, cost_units) "
             "INSERT INTO analytics_hourlyusage "
-            "(organization_id, hour, channel, status, shard, n, billed, segments, cost) "
-            "SELECT organization_id, hour, channel, status, 0, sum(n), sum(billed), sum(segments), sum(cost) "
+            "(organization_id, hour, channel, status, shard, n, billed, segments, cost_units) "
+            "SELECT organization_id, hour, channel, status, 0, sum(n), sum(billed), sum(segments), sum(cost_units) "
             "FROM gone GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 "
             "ON CONFLICT (organization_id, hour, channel, status, shard) DO UPDATE SET "
             "n = analytics_hourlyusage.n + EXCLUDED.n, billed = analytics_hourlyusage.billed + EXCLUDED.billed, "
             "segments = analytics_hourlyusage.segments + EXCLUDED.segments, "
-            "cost = analytics_hourlyusage.cost + EXCLUDED.cost",
+            "cost_units = analytics_hourlyusage.cost_units + EXCLUDED.cost_units",
             [before],
         )
         folded = max(cursor.rowcount, 0)
         cursor.execute(
             "DELETE FROM analytics_hourlyusage WHERE hour < %s AND shard = 0 AND n = 0 AND billed = 0 "
-            "AND segments = 0 AND cost = 0",
+            "AND segments = 0 AND cost_units = 0",
             [before],
         )
     return folded

@@ -116,7 +116,8 @@ class UsageAnalyticsView(ConnextAPIView):
         orgs = [org, *Organization.objects.filter(parent=org).order_by("id")]
         rows = {o.pk: {"organizationId": o.pk, "name": o.name, "subaccount": 1 if o.parent_id else 0,
                        "messages": 0, "segments": 0, "cost": Decimal(0)} for o in orgs}  # fmt: skip
-        for key, _status, _n, billed, segments, cost in rollups.report(list(rows), begin, finish, "organization", name):
+        report = rollups.report(list(rows), begin, finish, "organization", name, by_status=False)
+        for key, _status, _n, billed, segments, cost in report:
             row = rows[key]
             row["messages"] += billed
             row["segments"] += segments

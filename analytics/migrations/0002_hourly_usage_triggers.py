@@ -16,10 +16,10 @@ BILLABLE = "CASE WHEN status = 'canceled' OR (status = 'failed' AND provider_id 
 DELTAS_NEW = f"SELECT message_id, channel, status, {BILLABLE} AS b, 1 AS d FROM new_rows"
 DELTAS_OLD = f" UNION ALL SELECT message_id, channel, status, {BILLABLE}, -1 FROM old_rows"
 UPSERT = f"""
-    INSERT INTO analytics_hourlyusage (organization_id, hour, channel, status, shard, n, billed, segments, cost)
+    INSERT INTO analytics_hourlyusage (organization_id, hour, channel, status, shard, n, billed, segments, cost_units)
     SELECT m.organization_id, date_trunc('hour', m.created_at, 'UTC'), x.channel, x.status,
            pg_backend_pid() %% {SHARDS}, sum(x.n), sum(x.b), sum(x.b * COALESCE(c.segments, 1)),
-           sum(x.b * COALESCE(c.unit_price, 0))
+           sum(x.b * COALESCE(c.unit_price * 10000, 0))::bigint
     FROM (SELECT message_id, channel, status, sum(d) AS n, sum(d * b) AS b FROM ({{deltas}}) AS deltas
           GROUP BY 1, 2, 3 HAVING sum(d) <> 0 OR sum(d * b) <> 0) AS x
     JOIN logs_message m ON m.id = x.message_id
@@ -29,7 +29,7 @@ UPSERT = f"""
         n = analytics_hourlyusage.n + EXCLUDED.n,
         billed = analytics_hourlyusage.billed + EXCLUDED.billed,
         segments = analytics_hourlyusage.segments + EXCLUDED.segments,
-        cost = analytics_hourlyusage.cost + EXCLUDED.cost;
+        cost_units = analytics_hourlyusage.cost_units + EXCLUDED.cost_units;
 """
 
 CREATE = f"""
