@@ -404,7 +404,7 @@ def main() -> int:
         trigger_ms, insert_ms, debit_ms = metering_parts(fixture)
         share = (trigger_ms + debit_ms) / (insert_ms + debit_ms)
         print(
-            f"metering's own cost: rollup trigger {trigger_ms:.1f} ms of the INSERT's {insert_ms:.0f} ms, "  # fmt: skip
+            f"metering's own cost: rollup trigger {trigger_ms:.1f} ms of the INSERT's {insert_ms:.0f} ms, "
             f"Charge rows + debit {debit_ms:.1f} ms: {share:.1%} of the fan-out's INSERT (target <= 10 %)"
         )
     if metered:
