@@ -47,9 +47,10 @@ class LedgerEntry(models.Model):
     message = models.ForeignKey(
         "logs.Message", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
     )
-    # Who spent, when not the owner of the balance: a sub-account drawing on its parent's.
+    # Who spent, when not the owner of the balance: a sub-account drawing on its parent's. A
+    # deleted sub-account's draws stay in its parent's ledger (which must still sum up).
     spender = models.ForeignKey(
-        "connext.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "connext.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     # The other side of a transfer.
     counterpart = models.ForeignKey(

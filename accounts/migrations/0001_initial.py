@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                 ('counterpart', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connext.organization')),
                 ('message', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='logs.message')),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ledger', to='connext.organization')),
-                ('spender', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='connext.organization')),
+                ('spender', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connext.organization')),
             ],
             options={
                 'verbose_name_plural': 'ledger entries',

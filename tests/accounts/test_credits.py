@@ -152,3 +152,17 @@ def test_every_role_reads_credits_none_writes_another_organizations(org, other_o
     viewer = client_for(UserFactory(organization=org, email="v@acme.test", role=roles.VIEWER))
     assert viewer.get("/api/v1/credits").json()["balance"] == "0.0000"
     assert viewer.get("/api/v1/credits/ledger").json() == []
+
+
+def test_voice_fallback_calls_are_charged_when_added_and_not_made_without_credits(api, billed, audience):
+    from accounts import metering
+
+    log_id = api.post(BLASTS, {**SMS, "voiceFallback": 1}).json()["id"]
+    fanout(log_id)  # texts to ada, bob, cy; a call to eve (text = 0)
+    message = Message.objects.select_related("organization").get(pk=log_id)
+    before = credits.balance_of(billed.pk)
+    assert metering.charge_more(message, "voice", 2)  # two numbers that cannot take texts: called
+    assert credits.balance_of(billed.pk) == before - Decimal("0.0280")
+    credits.post(organization_id=billed.pk, kind="adjustment", amount=-credits.balance_of(billed.pk))
+    assert not metering.charge_more(message, "voice", 1)
+    assert_ledger_sums(billed)

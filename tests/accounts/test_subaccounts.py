@@ -187,3 +187,17 @@ def test_a_suspended_child_cannot_send_and_its_queued_deliveries_wait(api, child
     api.patch(f"{SUBS}/{child_id}", {"active": 1})
     run_jobs(dispatch, log_id, budget_seconds=5)
     assert Delivery.objects.get(message_id=log_id).status == "delivered"
+
+
+def test_a_deleted_sub_accounts_draws_stay_in_its_parents_ledger(api, org, child, run_jobs):
+    child_id, child_api = child
+    texting_group(Organization.objects.get(pk=child_id), ["+12025550160"])
+    org.billed = True
+    org.save()
+    credits.topup(organization=org, amount=Decimal(1))
+    api.patch(f"{SUBS}/{child_id}", {"creditMode": "parent"})
+    sent = run_jobs(child_api.post, "/api/v1/blasts", {"types": ["sms"], "groups": [1], "message": "Hi"})
+    assert sent.status_code == 200, sent.content
+    Organization.objects.get(pk=child_id).delete()
+    assert credits.balance_of(org.pk) == Decimal("0.9921")
+    assert_ledger_sums(org)
