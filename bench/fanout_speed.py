@@ -24,6 +24,14 @@ Each round, in this order, the tables vacuumed before each timing:
   Those tasks go to a throwaway Celery queue no worker consumes, deleted afterwards; the
   message's deliveries are deleted after the round.
 
+With `--metering`, each round also times the fan-out twice more, back to back: without
+metering (the organization not billed and the analytics rollup trigger disabled: what the
+fan-out was before credits and rollups) and with it (billed, with credits: the Charge rows, the
+one debit under the balance's lock, the rollup trigger), in alternating order. Reported: the
+median of the per-round ratios metered / unmetered (target: at most 1.10), and, steadier on a
+loaded machine, metering's own cost: the rollup trigger's time in EXPLAIN ANALYZE of the
+fan-out's INSERT plus the median time of the Charge rows and the debit, as a share of the INSERT.
+
 Reported: seconds and rows/s of each, medians over the rounds, and the ratio
 fanout / bare (target: within 2x), also as the median of the per-round ratios (each round
 times the two back to back, so that one moves less with the load of a shared machine).
@@ -215,6 +223,67 @@ def time_fanout(fixture: Fixture) -> tuple[float, int, int]:
     return elapsed, created, message_id
 
 
+def set_metering(fixture: Fixture, on: bool) -> None:
+    """Bill the bench organization (with plenty of credits) and keep the rollups, or neither."""
+    from django.db import connection
+
+    from accounts import credits
+    from connext.models import Organization
+
+    Organization.objects.filter(pk=fixture.org_id).update(billed=on)
+    if on and credits.balance_of(fixture.org_id) < 1_000_000:
+        credits.topup(organization=Organization.objects.get(pk=fixture.org_id), amount=10_000_000, note="bench")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE logs_delivery {'ENABLE' if on else 'DISABLE'} TRIGGER analytics_delivery_usage_insert"
+        )
+
+
+def metering_parts(fixture: Fixture, repeats: int = 20) -> tuple[float, float, float]:
+    """What metering adds, measured where the load of a shared machine moves it least: the rollup
+    trigger's own time in EXPLAIN ANALYZE of the fan-out INSERT, and the median time of the
+    fan-out's metering calls (Charge rows, then the debit under the balance's lock), each in a
+    transaction rolled back. Returns (trigger ms, INSERT ms, charge + debit ms)."""
+    import re
+
+    from django.db import connection, transaction
+
+    from accounts import metering
+    from blasts.compose import unit_prices
+    from blasts.fanout import INSERT_COLUMNS
+    from logs.models import Message
+
+    set_metering(fixture, True)
+    audience, plan = audience_and_plan(fixture.org_id)
+    message_id = new_message(fixture)
+    try:
+        sql, params = select_sql(message_id, audience, plan)
+        vacuum("logs_delivery")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"EXPLAIN (ANALYZE) INSERT INTO logs_delivery ({INSERT_COLUMNS}) {sql} "
+                "ON CONFLICT (message_id, channel, recipient) DO NOTHING",
+                params,
+            )
+            text = "\n".join(row[0] for row in cursor.fetchall())
+            transaction.set_rollback(True)
+        trigger_ms = float(re.search(r"Trigger analytics_delivery_usage_insert: time=([0-9.]+)", text)[1])
+        insert_ms = float(re.search(r"Execution Time: ([0-9.]+)", text)[1])
+        message = Message.objects.select_related("organization").get(pk=message_id)
+        times = []
+        for _ in range(repeats):
+            with transaction.atomic():
+                start = time.perf_counter()
+                prices = unit_prices(message.message, plan.channels)
+                payer = metering.price(message, prices)
+                assert metering.reserve(message, payer, prices, {"sms": fixture.reachable})
+                times.append((time.perf_counter() - start) * 1000)
+                transaction.set_rollback(True)
+    finally:
+        drop_message(message_id)
+    return trigger_ms, insert_ms, statistics.median(times)
+
+
 def drop_message(message_id: int) -> None:
     from logs.models import Delivery, Message
 
@@ -262,6 +331,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="build the organization's data again")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the fan-out INSERT")
     parser.add_argument("--strict", action="store_true", help="exit 3 when the ratio misses the target")
+    parser.add_argument("--metering", action="store_true", help="also time the fan-out with and without metering")
     args = parser.parse_args()
 
     database_url, redis_url = configure_environment()
@@ -281,9 +351,21 @@ def main() -> int:
         explain(fixture)
         print()
 
-    bare_noindex, bare, runs = [], [], []
+    bare_noindex, bare, runs, metered = [], [], [], []
     try:
         for round_ in range(1, args.rounds + 1):
+            if args.metering:
+                timed = {}
+                for on in (False, True) if round_ % 2 else (True, False):  # each first in every other round
+                    set_metering(fixture, on)
+                    elapsed, created, message_id = time_fanout(fixture)
+                    drop_message(message_id)
+                    timed[on] = elapsed
+                timed = (timed[False], timed[True])
+                metered.append(timed)
+                print(f"round {round_}: fanout without metering {timed[0]:.3f} s, with {timed[1]:.3f} s "
+                      f"(ratio {timed[1] / timed[0]:.2f})")  # fmt: skip
+            set_metering(fixture, True)  # the fan-out as it runs now
             vacuum("subscribers_subscriber", "subscribers_subscriber_groups")
             bare_noindex.append(time_bare(fixture, indexes=False))
             bare.append(time_bare(fixture, indexes=True))
@@ -318,6 +400,18 @@ def main() -> int:
     per_round = statistics.median(f / b for (f, _), (b, _) in zip(runs, bare, strict=True))
     print(f"median of the per-round ratios fanout / bare: {per_round:.2f} (less sensitive to the machine's load)")
     print(f"ratio fanout / bare without indexes: {fanout_s / noindex_s:.2f}")
+    if args.metering:
+        trigger_ms, insert_ms, debit_ms = metering_parts(fixture)
+        share = (trigger_ms + debit_ms) / (insert_ms + debit_ms)
+        print(
+            f"metering's own cost: rollup trigger {trigger_ms:.1f} ms of the INSERT's {insert_ms:.0f} ms, "
+            f"Charge rows + debit {debit_ms:.1f} ms: {share:.1%} of the fan-out's INSERT (target <= 10 %)"
+        )
+    if metered:
+        per_round = statistics.median(on / off for off, on in metered)
+        off_s, on_s = statistics.median(off for off, _ in metered), statistics.median(on for _, on in metered)
+        print(f"metering: fanout without {off_s:.3f} s, with {on_s:.3f} s; median of the per-round ratios "
+              f"{per_round:.3f} (target <= 1.10: {'met' if per_round <= 1.10 else 'NOT met'})")  # fmt: skip
     return 3 if args.strict and ratio > TARGET_RATIO else 0
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts import metering
 from blasts import rendering, wakeups
 from blasts.audience import Audience, Plan, audience_for, channel_where, plan_for
 from connext.errors import ApplicationError
@@ -59,6 +60,9 @@ def blast_create(*, user: User, data: dict) -> Message:
         if existing:
             raise ApplicationError("External ID already processed", status_code=409, extra={"id": existing[0]})
     counts = count_recipients(audience, plan)
+    # A suspended account sends nothing (403); a billed one whose credits cannot pay, 402.
+    prices = unit_prices(data.get("message", ""), plan.channels)
+    metering.check_affordable(org, sum((prices[c][0] * n for c, n in counts.items()), Decimal(0)))
     try:
         with transaction.atomic():
             message = _message_create(
@@ -147,6 +151,7 @@ def _message_create(user: User, data: dict, **fields) -> Message:
 def blast_test(*, user: User, data: dict) -> Message:
     """A blast to the calling user's own phone and email, nobody else."""
     org = user.organization
+    metering.check_sending_allowed(org)
     plan = plan_for(data["types"], has_media=bool(data.get("media")), voice_fallback=False)
     targets = []
     for channel in plan.channels:
@@ -170,19 +175,28 @@ def blast_test(*, user: User, data: dict) -> Message:
     return message
 
 
+def unit_prices(text: str, channels) -> dict[str, tuple[Decimal, int]]:
+    """Per channel, the price of one delivery and its SMS segments: the PRICE_* setting, times
+    the segments of the text for SMS. Merge fields count as their fallback text (the shortest a
+    rendered text can be). What the estimate shows, the fan-out charges and refunds give back."""
+    segments = sms_info(rendering.render(text, {})).segments or 1
+    prices = {}
+    for channel in channels:
+        unit = Decimal(str(getattr(settings, PRICE_SETTINGS[channel])))
+        parts = segments if channel == Kind.SMS else 1
+        prices[channel] = ((unit * parts).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP), parts)
+    return prices
+
+
 def estimate(*, user: User, data: dict) -> dict:
     """Recipients, SMS segments and cost per type for a blast, without sending it."""
     org = user.organization
     audience = audience_of(org, data)
     plan = plan_for(data["types"], has_media=data["has_media"], voice_fallback=data.get("voice_fallback", False))
     counts = count_recipients(audience, plan)
-    # Merge fields count as their fallback text: the shortest a rendered text can be.
     info = sms_info(rendering.render(data.get("message", ""), {}))
-    cost: dict[str, Decimal] = {}
-    for channel, recipients in counts.items():
-        unit = Decimal(str(getattr(settings, PRICE_SETTINGS[channel])))
-        units = recipients * (info.segments or 1) if channel == Kind.SMS else recipients
-        cost[channel] = (unit * units).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    prices = unit_prices(data.get("message", ""), plan.channels)
+    cost: dict[str, Decimal] = {channel: prices[channel][0] * recipients for channel, recipients in counts.items()}
     # Shown per requested type ("sms" with media is priced as the MMS it becomes); a channel
     # two types share (voice and audio) is counted once in the totals.
     by_type = {t: plan.channel_of(t) for t in data["types"]}

@@ -19,6 +19,7 @@ from django.db import connections, transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from accounts import metering
 from blasts.audience import plan_for
 from blasts.channels import Outgoing, Result, channel_for, sender_for
 from blasts.outgoing import Renderer
@@ -97,8 +98,8 @@ def dispatch(message_id: int, *, budget_seconds: float | None = None) -> str:
     """
     budget = settings.DISPATCH_TASK_SECONDS if budget_seconds is None else budget_seconds
     message = Message.objects.select_related("user", "organization").filter(pk=message_id).first()
-    if message is None:
-        return "done"
+    if message is None or not metering.sending_allowed(message.organization):
+        return "done"  # deleted; or its account is suspended: its rows wait, queued
     renderer = Renderer(message)
     batch_size = _batch_size(message)
     deadline = time.monotonic() + budget
@@ -203,6 +204,14 @@ def _record_batch(message: Message, provider: str, lease, sent, failed, retry, f
 def _voice_fallback(message: Message, delivery_ids: list[int]) -> None:
     """Numbers a text could not reach (not mobile): call them instead."""
     rows = Delivery.objects.filter(id__in=delivery_ids).values("subscriber_id", "recipient")
+    called = set(
+        Delivery.objects.filter(
+            message=message, channel=Kind.VOICE, recipient__in=[r["recipient"] for r in rows]
+        ).values_list("recipient", flat=True)
+    )
+    rows = [r for r in rows if r["recipient"] not in called]
+    if not rows or not metering.charge_more(message, Kind.VOICE, len(rows)):
+        return  # nobody new to call, or the credits cannot pay the calls
     Delivery.objects.bulk_create(
         [Delivery(message=message, subscriber_id=r["subscriber_id"], channel=Kind.VOICE, recipient=r["recipient"])
          for r in rows],

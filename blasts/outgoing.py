@@ -121,6 +121,7 @@ class Renderer:
             # Every channel takes the subject from here: one header line, whatever the merge fields hold.
             subject = rendering.one_line(self.subject.render(fields))
             unsubscribe = unsubscribe_url(self.message.organization_id, to)
-            return Outgoing(row["id"], kind, to, body, subject=subject, unsubscribe_url=unsubscribe, sender=sender)
+            return Outgoing(row["id"], kind, to, body, subject=subject, unsubscribe_url=unsubscribe, sender=sender,
+                            sender_name=self.message.organization.sender_name)  # fmt: skip
         media = self.audio_urls if kind == Kind.VOICE else self.media_urls if kind == Kind.MMS else ()
         return Outgoing(row["id"], kind, to, body, media_urls=media, sender=sender)

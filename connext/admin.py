@@ -5,6 +5,7 @@ never sees, picks or changes a superuser, even one in their organization)."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -123,17 +124,24 @@ class ReadOnlyAdmin(OrgScopedAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "timezone", "default_region", "rate_limit", "created_at"]
+    list_display = ["name", "parent", "timezone", "default_region", "active", "billed", "rate_limit", "created_at"]
+    list_filter = ["billed", "active"]
     search_fields = ["name"]
-    # The operator's: how fast an organization may call the API and what it sends through.
-    operator_fields = ["rate_limit", "routes", "sender_phone", "sender_email"]
+    # The operator's: how fast an organization may call the API, what it sends through and from
+    # (its org admins set the sender over the API, PATCH /organization, where it is checked),
+    # whether and how it pays, and whose sub-account it is.
+    operator_fields = ["rate_limit", "routes", "sender_phone", "messaging_service_sid", "sender_email", "sender_name",
+                       "parent", "active", "billed", "credit_mode", "monthly_cap"]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else self.operator_fields
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs.filter(pk=request.user.organization_id)
+        if request.user.is_superuser:
+            return qs
+        # Its own, and its sub-accounts' settings (never their data: those screens stay scoped).
+        return qs.filter(Q(pk=request.user.organization_id) | Q(parent_id=request.user.organization_id))
 
     def has_add_permission(self, request):
         return request.user.is_superuser

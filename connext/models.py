@@ -23,6 +23,11 @@ def validate_routes(value) -> None:
         raise ValidationError('Routes map a kind of send to a provider\'s name, e.g. {"sms": "console"}.')
 
 
+def validate_messaging_service_sid(value: str) -> None:
+    if value and not (len(value) == 34 and value.startswith("MG") and value[2:].isalnum()):
+        raise ValidationError("A Messaging Service SID is MG followed by 32 letters and digits.")
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -45,6 +50,37 @@ class Organization(models.Model):
         max_length=32, blank=True, help_text="Own from-number (E.164) for texts and calls; empty: the platform's."
     )
     sender_email = models.EmailField(blank=True, help_text="Own from-address for email; empty: the platform's.")
+    # Sender identity beyond 0002's: texts may go through a Twilio Messaging Service instead of
+    # one number (calls still need `sender_phone`); emails carry a from-name.
+    messaging_service_sid = models.CharField(
+        max_length=34,
+        blank=True,
+        validators=[validate_messaging_service_sid],
+        help_text="Own Twilio Messaging Service (MG...) for texts; takes precedence over the number for SMS/MMS.",
+    )
+    sender_name = models.CharField(max_length=100, blank=True, help_text="From-name of emails; empty: none.")
+    # Sub-accounts and billing (accounts app). A child organization has a parent; a parent's org
+    # admin manages its children's credits and reads their usage, never their data.
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+        help_text="The organization this one is a sub-account of.",
+    )  # fmt: skip
+    active = models.BooleanField(default=True, help_text="Off: suspended, nothing is sent and no blast is accepted.")
+    billed = models.BooleanField(
+        default=False,
+        help_text="Sends are paid from credits (a blast the balance cannot pay is refused). Sub-accounts are "
+        "billed from their creation; a top-level organization once an operator turns this on.",
+    )
+    credit_mode = models.CharField(
+        max_length=6,
+        choices=[("own", "Own balance"), ("parent", "Parent's balance")],
+        default="own",
+        help_text="A sub-account pays from its own balance, or draws on its parent's.",
+    )
+    monthly_cap = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True,
+        help_text="Drawing on the parent's balance: at most this much per calendar month (UTC); empty: no cap.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,7 +12,7 @@ SENDER = "Sender"
 VIEWER = "Viewer"
 
 # The apps whose models make up an organization's data.
-DATA_APPS = ["groups", "subscribers", "segments", "blasts", "schedules", "logs", "devices", "webhooks"]
+DATA_APPS = ["groups", "subscribers", "segments", "blasts", "schedules", "logs", "devices", "webhooks", "accounts"]
 
 # role -> (apps with every permission, apps with view only, extra "app.codename")
 ROLE_PERMISSIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
@@ -28,7 +28,11 @@ ROLE_PERMISSIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "connext.delete_user",
         ],
     ),
-    SENDER: (["groups", "subscribers", "segments", "blasts", "schedules"], ["logs", "devices", "webhooks"], []),
+    SENDER: (
+        ["groups", "subscribers", "segments", "blasts", "schedules"],
+        ["logs", "devices", "webhooks", "accounts"],
+        [],
+    ),
     VIEWER: ([], DATA_APPS, []),
 }
 

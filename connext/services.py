@@ -8,8 +8,10 @@ from connext.models import Organization, User
 
 
 @transaction.atomic
-def organization_create(*, name: str, timezone: str = "UTC", default_region: str = "US") -> Organization:
-    org = Organization(name=name, timezone=timezone, default_region=default_region)
+def organization_create(
+    *, name: str, timezone: str = "UTC", default_region: str = "US", billed: bool = False
+) -> Organization:
+    org = Organization(name=name, timezone=timezone, default_region=default_region, billed=billed)
     org.full_clean()
     org.save()
     return org

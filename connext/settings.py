@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "webhooks",
     "logs",
     "devices",
+    "accounts",
+    "analytics",
     "blasts",
     "schedules",
 ]
@@ -302,6 +304,11 @@ DEVICE_POOL_ORGANIZATION = env("DEVICE_POOL_ORGANIZATION", default="")  # name o
 DEVICE_SWEEP_INTERVAL = env.float("DEVICE_SWEEP_INTERVAL", default=5.0)  # seconds between devices.release_claims
 CELERY_BEAT_SCHEDULE["release-device-claims"] = {"task": "devices.release_claims", "schedule": DEVICE_SWEEP_INTERVAL}
 
+# --- Accounts and analytics (accounts/, analytics/, docs/accounts.md) ----------------------
+# How often the analytics rollups' shards of past hours are folded into one row each.
+ANALYTICS_COMPACT_SECONDS = env.float("ANALYTICS_COMPACT_SECONDS", default=300.0)
+CELERY_BEAT_SCHEDULE["compact-analytics"] = {"task": "analytics.compact", "schedule": ANALYTICS_COMPACT_SECONDS}
+
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.APIKeyAuthentication"],
@@ -347,7 +354,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["connext.schema.strip_trailing_slash"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "connext.schema.exact_inputs"],
-    "ENUM_NAME_OVERRIDES": {"ImportStatusEnum": "subscribers.models.ImportJob.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "ImportStatusEnum": "subscribers.models.ImportJob.Status",
+        "CreditModeEnum": "accounts.serializers.CREDIT_MODES",
+    },
 }
 
 LOGGING = {

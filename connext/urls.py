@@ -13,6 +13,8 @@ api_v1 = [
     path("", include("schedules.urls")),
     path("", include("logs.urls")),
     path("", include("webhooks.urls")),
+    path("", include("accounts.urls")),
+    path("", include("analytics.urls")),
 ]
 
 urlpatterns = [

@@ -51,10 +51,30 @@ def _session_opened(channel: str, phone: str) -> None:
     )
 
 
-def _last_delivery(phone: str) -> dict | None:
+def senders_of(text: InboundText) -> Q:
+    """The organizations a text may concern, by the number it arrived on: those whose own sender
+    it is (their number, their Messaging Service), else, on the platform's number, those that
+    text from the platform's. So one tenant never sees another's replies or opt-outs."""
+    owned = Q(pk__in=[])
+    to_number = text.to_number.strip()
+    if to_number:
+        try:
+            owned |= Q(sender_phone=normalize_phone(to_number))
+        except InvalidAddress:
+            owned |= Q(sender_phone=to_number)
+    if text.messaging_service_sid:
+        owned |= Q(messaging_service_sid=text.messaging_service_sid)
+    owners = list(Organization.objects.filter(owned).values_list("id", flat=True)) if owned.children else []
+    if owners:
+        return Q(pk__in=owners)
+    return Q(sender_phone="", messaging_service_sid="")
+
+
+def _last_delivery(phone: str, senders: Q) -> dict | None:
     """The last text delivery handed to a provider for this number: what a reply answers."""
     return (
         Delivery.objects.filter(recipient=phone, channel__in=REPLY_KINDS)
+        .filter(message__organization__in=Organization.objects.filter(senders))
         .exclude(sent_at=None)
         .order_by("-sent_at", "-id")
         .values("id", "message__organization_id")
@@ -62,16 +82,16 @@ def _last_delivery(phone: str) -> dict | None:
     )
 
 
-def _organizations_texting(phone: str) -> list[Organization]:
-    """Every organization that has texted the number or keeps it as a subscriber's phone.
-    Opt-outs are kept per sender number at the provider, and every organization sends from ours."""
+def _organizations_texting(phone: str, senders: Q) -> list[Organization]:
+    """Every organization (among `senders`) that has texted the number or keeps it as a
+    subscriber's phone. Opt-outs are kept per sender number at the provider."""
     texted = (
         Delivery.objects.filter(recipient=phone, channel__in=REPLY_KINDS)
         .exclude(sent_at=None)
         .values_list("message__organization_id", flat=True)
     )
     kept = Subscriber.objects.filter(phone=phone).values_list("organization_id", flat=True)
-    return list(Organization.objects.filter(Q(id__in=texted) | Q(id__in=kept)))
+    return list(Organization.objects.filter(senders).filter(Q(id__in=texted) | Q(id__in=kept)))
 
 
 @retry_on_conflict()
@@ -89,18 +109,19 @@ def receive_text(text: InboundText) -> str | None:
     if text.channel == Kind.WHATSAPP:
         _session_opened(Kind.WHATSAPP, phone)  # any message, a keyword too, opens the window
     keyword = text.body.strip(KEYWORD_PADDING).upper()
+    senders = senders_of(text)
     if keyword in STOP_WORDS:
-        for org in _organizations_texting(phone):
+        for org in _organizations_texting(phone, senders):
             blocklist_add(organization=org, recipient=phone, reason=BlocklistEntry.Reason.STOP)
         return None
     if keyword in START_WORDS:
-        blocklist_lift_stop(phone=phone, organizations=_organizations_texting(phone))
+        blocklist_lift_stop(phone=phone, organizations=_organizations_texting(phone, senders))
         return None
-    last = _last_delivery(phone)
+    last = _last_delivery(phone, senders)
     if keyword in HELP_WORDS:
         # The organization that texted the number last, else one that keeps it as a subscriber's phone.
         org = Organization.objects.filter(pk=last["message__organization_id"]).first() if last else None
-        org = org or next(iter(_organizations_texting(phone)), None)
+        org = org or next(iter(_organizations_texting(phone, senders)), None)
         if org is not None and org.help_text.strip():
             return org.help_text.strip()
         return DEFAULT_HELP.format(org=org.name if org else "Connext")

@@ -90,6 +90,7 @@ class InboundText:
     body: str
     provider_id: str  # the provider's id of the message: a repeated post is stored once
     channel: str = "sms"  # sms (and mms), whatsapp or rcs: where it came from
+    messaging_service_sid: str = ""  # Twilio: the Messaging Service the number belongs to, if any
 
 
 def delivery_id_of(value) -> int | None:

@@ -74,10 +74,12 @@ def channel_for(kind: str, organization=None) -> Channel:
 
 
 def sender_for(kind: str, organization) -> str:
-    """The organization's own from-number (texts, calls) or from-address (email); "" for the
-    channel's default."""
+    """The organization's own from-number (texts, calls), Messaging Service SID (texts, when it
+    has one) or from-address (email); "" for the channel's default."""
     if kind in (Kind.WHATSAPP, Kind.RCS):
         return ""  # the platform's WhatsApp sender, RCS Messaging Service: an SMS number is neither
+    if kind in (Kind.SMS, Kind.MMS) and getattr(organization, "messaging_service_sid", ""):
+        return organization.messaging_service_sid  # texts through its own Messaging Service (MG...)
     field = "sender_email" if kind == Kind.EMAIL else "sender_phone"
     return getattr(organization, field, "") or ""
 

@@ -37,6 +37,9 @@ class Outgoing:
         """What a template send says, for outboxes and logs (the provider renders the template)."""
         return f"[template {self.content_sid}] {self.content_variables}".rstrip()
 
+    # Twilio: a sender starting with MG is a Messaging Service SID (texts only). Email: its from-name.
+    sender_name: str = ""
+
     def email_text(self) -> str:
         """An email's text part as every channel sends it: the body, then the unsubscribe link."""
         return f"{self.body}\n\n--\nUnsubscribe: {self.unsubscribe_url}" if self.unsubscribe_url else self.body

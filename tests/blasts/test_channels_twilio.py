@@ -425,7 +425,7 @@ def test_whatsapp_free_text_and_template(make_channel, stub):
 
 
 def test_rcs_goes_through_the_messaging_service_and_falls_back_for_a_handset_without_rcs(make_channel, stub):
-    stub.configure(no_rcs={"+12025550102"})
+    stub.configure(no_rcs={"+12025550102"}, rcs_services={SERVICE})
     results = make_channel(name="twilio_rcs", messaging_service_sid=SERVICE).send_batch([
         Outgoing(1, "rcs", "+12025550101", "", content_sid=TEMPLATE),
         Outgoing(2, "rcs", "+12025550102", "", content_sid=TEMPLATE),

@@ -102,6 +102,12 @@ BUSINESS_RULES = (
     "Give groups, a segment or where",
     "Unknown segment",
     "Only for whatsapp or rcs.",
+    # Date ranges (ledger, analytics): an end before the start, a period too long to report.
+    "Must not be before `from`.",
+    "days from `from`.",
+    # Credits moved to or from a sub-account: neither balance may go below zero; zero moves nothing.
+    "Cannot move ",
+    "Must not be zero.",
 )
 
 

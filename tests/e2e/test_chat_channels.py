@@ -130,7 +130,7 @@ def test_whatsapp_and_rcs_blasts_through_twilio(api, org, twilio, hooks_url, sta
     assert {(d.channel, d.provider) for d in rows} == {("whatsapp", "twilio_whatsapp")}
 
     # RCS to a saved segment (Germans), as a rich card; Bob's handset cannot take RCS.
-    stub.configure(no_rcs={"+12025550102"})
+    stub.configure(no_rcs={"+12025550102"}, rcs_services={SERVICE})
     segment = api.post("/api/v1/segments", {"name": "Germans", "where": {"attr.COUNTRY": "DE"}}).json()
     estimate = api.post("/api/v1/blasts/estimate", {"types": ["rcs"], "segment": segment["id"], "hasMedia": 0})
     assert estimate.json()["recipients"] == {"rcs": 2}

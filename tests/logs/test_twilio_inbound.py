@@ -36,9 +36,11 @@ def ada(org):
 _sids = iter(range(1, 10**6))
 
 
-def inbound(twilio, body, *, sender=ADA, sid=None, token=None):
+def inbound(twilio, body, *, sender=ADA, sid=None, token=None, to=OUR_NUMBER, service=None):
     params = {"MessageSid": sid or f"SM{next(_sids):032d}", "AccountSid": "AC" + "0" * 32, "From": sender,
-              "To": OUR_NUMBER, "Body": body, "NumMedia": "0"}  # fmt: skip
+              "To": to, "Body": body, "NumMedia": "0"}  # fmt: skip
+    if service:
+        params["MessagingServiceSid"] = service
     return twilio.post(PATH, params, token=token)
 
 

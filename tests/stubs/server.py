@@ -102,7 +102,7 @@ class Stub:
             self.rules.clear()
             self.requests = self.max_in_flight = 0
             if hasattr(self, "no_rcs"):
-                self.no_rcs = set()
+                self.no_rcs, self.rcs_services = set(), set()
 
     # -- what the server saw -------------------------------------------------------------------
 

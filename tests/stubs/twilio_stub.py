@@ -7,9 +7,10 @@ Each accepted send is recorded as a dict: `kind` (sms | mms | call), `sid`, `to`
 `status`, `date_created` (ISO), `auth` (the account sid used), `params` (the raw form).
 
 WhatsApp: a message between `whatsapp:` addresses is recorded with kind `whatsapp`. RCS: a message
-with a `MessagingServiceSid` and no `From` goes out from the service's RCS sender (`rcs:` +
-RCS_AGENT, kind `rcs`), unless its `To` is in `no_rcs` (a handset without RCS): then the service
-falls back to its SMS sender (`sms_fallback_from`, kind `sms`, `fallback` true), as Twilio does.
+with no `From` and a `MessagingServiceSid` of `rcs_services` (a service with an RCS sender) goes
+out from that sender (`rcs:` + RCS_AGENT, kind `rcs`), unless its `To` is in `no_rcs` (a handset
+without RCS): then the service falls back to its SMS sender (`sms_fallback_from`, kind `sms`,
+`fallback` true), as Twilio does. Any other service sends SMS from its own numbers.
 Either may carry `ContentSid` and `ContentVariables` (a Content template) instead of a `Body`.
 
 With `callbacks=True` it then behaves like Twilio towards our server: for a message it POSTs
@@ -78,6 +79,7 @@ class TwilioStub(Stub):
     hold_queued: bool = False
     callback_delay: float = 0.02  # seconds between the acceptance and each status callback
     callbacks_log: list = field(default_factory=list)  # (url, params, status of our answer)
+    rcs_services: set = field(default_factory=set)  # Messaging Services with an RCS sender (others: SMS)
     no_rcs: set = field(default_factory=set)  # numbers whose handsets cannot take RCS: SMS fallback
     sms_fallback_from: str = "+15005550006"  # the Messaging Service's SMS sender
 
@@ -138,9 +140,12 @@ class TwilioStub(Stub):
         return form, None
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        form, error = await self._accept(request, ("To", "From"))
+        form, error = await self._accept(request, ("To",))
         if error:
             return error
+        service = form.get("MessagingServiceSid", "")
+        if not form.get("From") and not service:  # a Messaging Service picks its own number
+            return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
         body, media = form.get("Body", ""), form.getall("MediaUrl", [])
         content_sid = form.get("ContentSid", "")
         if not body and not media and not content_sid:
@@ -151,7 +156,7 @@ class TwilioStub(Stub):
             if not sender.startswith("whatsapp:"):
                 return self._error(400, 63007, "Twilio could not find a Channel with the specified From address")
             kind = "whatsapp"
-        elif service and not sender:
+        elif service and not sender and service in self.rcs_services:
             if to in self.no_rcs:  # the handset cannot take RCS: the service's SMS sender instead
                 sender, fallback = self.sms_fallback_from, True
             else:
@@ -168,7 +173,7 @@ class TwilioStub(Stub):
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            "from": sender,
+            "from": sender or None,
             "messaging_service_sid": service or None,
             "num_media": str(len(media)),
             "num_segments": str(num_segments(body)),

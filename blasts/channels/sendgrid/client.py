@@ -16,7 +16,7 @@ from html import escape
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Header, Mail
+from sendgrid.helpers.mail import CustomArg, From, Header, Mail
 
 from blasts.channels.base import Channel, Outgoing, Result, retry_after_seconds
 from blasts.channels.sendgrid import KINDS
@@ -39,9 +39,8 @@ def build_mail(item: Outgoing, from_email: str) -> Mail:
         footer = f'<p style="font-size:12px;color:#666"><a href="{escape(item.unsubscribe_url)}">Unsubscribe</a></p>'
         index = html.lower().rfind("</body>")
         html = f"{html[:index]}{footer}{html[index:]}" if index >= 0 else f"{html}\n{footer}"
-    mail = Mail(
-        from_email=from_email, to_emails=item.to, subject=item.subject, plain_text_content=text, html_content=html
-    )
+    sender = From(item.sender or from_email, item.sender_name or None)  # the organization's own, if it has one
+    mail = Mail(from_email=sender, to_emails=item.to, subject=item.subject, plain_text_content=text, html_content=html)
     if item.unsubscribe_url:
         # RFC 8058 one-click unsubscribe (what Gmail and Yahoo ask of bulk senders).
         mail.header = [

@@ -68,4 +68,6 @@ def inbound_text(params: dict[str, str]) -> InboundText | None:
     if not sid or not params.get("From"):
         return None
     sender, channel = _address(params["From"])
-    return InboundText(sender, _address(params.get("To", ""))[0], params.get("Body", ""), sid, channel)
+    to_number = _address(params.get("To", ""))[0]
+    service = params.get("MessagingServiceSid", "")
+    return InboundText(sender, to_number, params.get("Body", ""), sid, channel=channel, messaging_service_sid=service)

@@ -115,6 +115,11 @@ class _SyncHttpClient(TwilioHttpClient):
         return super().request(method, rebase_url(url, self.base_url), *args, **kwargs)
 
 
+def is_messaging_service(sender: str) -> bool:
+    """A Messaging Service SID (MG + 32 characters) rather than a phone number."""
+    return sender.startswith("MG") and len(sender) == 34
+
+
 class TwilioChannel(Channel):
     name = "twilio"
     kinds = KINDS
@@ -226,9 +231,11 @@ class TwilioChannel(Channel):
                 )
                 return Result.sent(item.delivery_id, call.sid)
             if item.kind in (Kind.SMS, Kind.MMS):
+                service = item.sender if is_messaging_service(item.sender) else ""
                 message = await self._client.messages.create_async(
                     to=item.to,
-                    from_=item.sender or self.from_number,
+                    from_=values.unset if service else item.sender or self.from_number,
+                    messaging_service_sid=service or values.unset,
                     body=item.body or values.unset,
                     media_url=list(item.media_urls) if item.kind == Kind.MMS and item.media_urls else values.unset,
                     status_callback=callback or values.unset,
@@ -287,7 +294,9 @@ class TwilioChannel(Channel):
             if not item.content_sid:  # a template's text is Twilio's: only free text can be compared
                 rows = [r for r in rows if (r.body or "").endswith(item.body)]
         else:
-            rows = client.messages.list(to=item.to, from_=sender, limit=LOOKUP_LIMIT)  # newest first
+            # A Messaging Service picks the number per message: listed by recipient alone.
+            from_ = values.unset if is_messaging_service(sender) else sender
+            rows = client.messages.list(to=item.to, from_=from_, limit=LOOKUP_LIMIT)  # newest first
             rows = [r for r in rows if (r.body or "").endswith(item.body)]
         return [r.sid for r in rows if not isinstance(r.date_created, datetime) or r.date_created >= oldest]
 
