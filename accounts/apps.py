@@ -10,5 +10,6 @@ class AccountsConfig(AppConfig):
         from connext import changes
 
         # In the transaction of each change: a refund is written with the cancel or failure
-        # that earns it, or not at all.
-        changes.listen(metering.refund_changes, in_transaction=True)
+        # that earns it, or not at all. Only those two statuses earn one: a status callback
+        # moving a delivery to any other runs without a transaction for it.
+        changes.listen(metering.refund_changes, in_transaction=True, writes=metering.may_refund)

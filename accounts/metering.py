@@ -170,6 +170,11 @@ def refunded(change) -> bool:
     return change.status == CANCELED or (change.status == FAILED and not change.provider_id)
 
 
+def may_refund(status: str) -> bool:
+    """Whether deliveries moved to `status` may earn a refund (see `refunded`)."""
+    return status in (CANCELED, FAILED)
+
+
 def refund_changes(batch: tuple) -> None:
     """The in-transaction listener: refunds for the batch's canceled and unsent failed deliveries."""
     due = [c for c in batch if type(c) is changes.DeliveryStatusChanged and refunded(c)]

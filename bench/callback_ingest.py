@@ -266,13 +266,21 @@ def backend_pids() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def cpu_snapshot(gunicorn_pid: int, backends: list[int]) -> dict[str, float]:
+def cpu_snapshot(gunicorn_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds so far per process: gunicorn's, this database's backends, wrk (our children)."""
     wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "gunicorn": sum(cpu_seconds(p) for p in [gunicorn_pid, *children(gunicorn_pid)]),
-        "postgres": sum(cpu_seconds(p) for p in backends),
-        "wrk": wrk.ru_utime + wrk.ru_stime,
+        "gunicorn": {p: cpu_seconds(p) for p in [gunicorn_pid, *children(gunicorn_pid)]},
+        "postgres": {p: cpu_seconds(p) for p in backend_pids()},
+        "wrk": {0: wrk.ru_utime + wrk.ru_stime},
     }
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds between two snapshots, per kind, over the processes alive at the end (one that
+    started meanwhile counts whole; one that ended meanwhile, a connection gunicorn closed after
+    CONN_MAX_AGE, is lost, never negative)."""
+    return {kind: sum(max(0.0, t - before[kind].get(p, 0.0)) for p, t in after[kind].items()) for kind in after}
 
 
 def run_wrk(wrk: str, url: str, script: Path, callbacks: Path, duration: float, args, mode: str = "signed") -> str:
@@ -339,8 +347,10 @@ def main() -> int:
     script.write_text(LUA)
     runs = []  # (message id, callbacks file, count)
     measured = 2 * args.rounds if args.compare else args.rounds
-    for i in range(measured + 1):  # the first one is the warm-up's
-        size = min(args.deliveries, 5000) if i == 0 else args.deliveries
+    # Warm-ups first (--compare: one without the endpoint, one with it, as the rounds go).
+    warmups = 2 if args.compare else 1
+    for i in range(measured + warmups):
+        size = min(args.deliveries, 5000) if i < warmups else args.deliveries
         message_id = prepare_message(size)
         path = workdir / f"callbacks-{message_id}.tsv"
         runs.append((message_id, path, write_callbacks(message_id, path)))
@@ -359,20 +369,20 @@ def main() -> int:
         print(f"gunicorn pid {proc.pid} on {base}: {args.workers} {args.worker_class} worker(s)"
               + (f" x {args.threads} threads" if args.threads else ""))  # fmt: skip
         for i, (message_id, path, count) in enumerate(runs):
-            duration = args.warmup if i == 0 else args.duration
-            what = "warm-up" if i == 0 else f"round {i}"
-            if args.compare and i:
-                subscribed = i % 2 == 0
+            warm = i < warmups
+            duration = args.warmup if warm else args.duration
+            what = "warm-up" if warm else f"round {i - warmups + 1}"
+            subscribed = args.compare and (i - warmups) % 2 == 1
+            if args.compare:
                 subscribe_webhook(subscribed)  # the change notice reaches gunicorn's processes
                 what += " with the endpoint" if subscribed else " without an endpoint"
             print(f"{what}: {count} signed callbacks of message {message_id}, {duration:g} s")
-            backends = backend_pids()
-            before = cpu_snapshot(proc.pid, backends)
+            before = cpu_snapshot(proc.pid)
             result = parse_wrk(what, run_wrk(wrk, base, script, path, duration, args))
-            used = {k: v - before[k] for k, v in cpu_snapshot(proc.pid, backends).items()}
+            used = cpu_used(before, cpu_snapshot(proc.pid))
             if proc.poll() is not None:
                 fail(f"gunicorn exited with status {proc.returncode} during the run")
-            if i:
+            if not warm:
                 results.append(result)
                 statuses = outcome(message_id)
                 sent_through = min(result.requests, count)
@@ -387,7 +397,7 @@ def main() -> int:
                       f"{per['postgres']:.0f} us, wrk {per['wrk']:.0f} us: {CORES} cores run out at "
                       f"{cpu_ceilings[-1]:.0f} callbacks/s")  # fmt: skip
                 if args.compare:
-                    paired[i % 2 == 0].append((result.rps, cpu_ceilings[-1]))
+                    paired[subscribed].append((result.rps, cpu_ceilings[-1]))
                 if args.raw:
                     print(result.raw)
             connections.close_all()
