@@ -16,7 +16,8 @@ SECTIONS = [
     ("Devices", [("devices", "device", "Devices"), ("devices", "pairingcode", "Pairing codes")]),
     ("Webhooks", [("webhooks", "endpoint", "Endpoints"), ("webhooks", "webhookdelivery", "Webhook deliveries")]),
     ("Settings", [("connext", "organization", "Organization"), ("connext", "user", "Users"),
-                  ("apikeys", "apikey", "API keys"), ("auth", "group", "Roles")]),
+                  ("apikeys", "apikey", "API keys"), ("auth", "group", "Roles"),
+                  ("accounts", "balance", "Credits"), ("accounts", "ledgerentry", "Ledger")]),
 ]  # fmt: skip
 
 
