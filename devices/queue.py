@@ -104,9 +104,12 @@ def claim_tasks(device: Device) -> list[dict]:
         if room <= 0 or (cap_left is not None and cap_left <= 0):
             return []
         candidates = list(
-            DeviceTask.objects.select_for_update(skip_locked=True)
+            DeviceTask.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(fleet_id=device.organization_id, state=WAITING)
             .filter(Q(pinned=None) | Q(pinned=device))
+            # A suspended sender's texts (its organization's `active`, or its parent's) wait.
+            .filter(delivery__message__organization__active=True)
+            .exclude(delivery__message__organization__parent__active=False)
             .order_by("delivery_id")
             .values_list("delivery_id", "to", "body", "segments")[: room * 2]
         )

@@ -190,3 +190,15 @@ def test_beat_runs_the_devices_sweep(settings):
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "devices.release_claims")
     assert entry["schedule"] == settings.DEVICE_SWEEP_INTERVAL
     assert "devices.release_claims" in celery_app.tasks
+
+
+def test_a_suspended_organization_s_texts_wait_in_the_queue(org, pool, phone_of, external_send):
+    pooled = phone_of(pool)
+    ids = send_many(external_send, 2)
+    org.active = False  # suspended (a sub-account by its parent, or by an operator)
+    org.save(update_fields=["active"])
+    assert pooled.poll() == []
+    assert set(DeviceTask.objects.values_list("state", flat=True)) == {"waiting"}
+    org.active = True
+    org.save(update_fields=["active"])
+    assert sorted(t["id"] for t in pooled.poll()) == sorted(ids)
