@@ -140,6 +140,8 @@ def test_an_admin_imports_composes_and_watches_a_blast_in_a_browser(live_server,
 
     # One click to the delivered deliveries.
     page.click(".cx-status-table a:text-is('delivered')")
+    page.wait_for_url(re.compile(r".*/admin/logs/delivery/\?.*status__exact=delivered"))
+    page.locator("#result_list tbody tr").nth(PEOPLE - 1).wait_for(timeout=WAIT_MS)  # the list, loaded
     assert page.locator("#result_list tbody tr").count() == PEOPLE
     shot(page, "deliveries")
 
