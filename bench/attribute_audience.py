@@ -108,7 +108,8 @@ def prepare(count: int, rebuild: bool):
 def new_message(org, user, **audience) -> int:
     from logs.models import Message
 
-    fields = {"group_numbers": [], "where": {}, **audience}
+    # As blasts.compose writes it: a blast given no groups is not limited to any (then `where` is).
+    fields = {"group_numbers": [], "where": {}, "everyone": not audience.get("group_numbers"), **audience}
     return Message.objects.create(organization=org, user=user, types=["sms"], message="Hi {first|there}", **fields).pk
 
 
