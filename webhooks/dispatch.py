@@ -100,15 +100,20 @@ def wake_soon(endpoint_ids) -> None:
     _soon["queue"].put(endpoint_ids)
 
 
+def _take_waiting(pending: queue.SimpleQueue, endpoint_ids: set[int]) -> set[int]:
+    """`endpoint_ids` with every endpoint id waiting in `pending` added (without blocking)."""
+    with contextlib.suppress(queue.Empty):
+        while True:
+            endpoint_ids.update(pending.get_nowait())
+    return endpoint_ids
+
+
 @atexit.register
 def _wake_pending() -> None:
     """A process that ends normally sends the wake-ups its thread has not sent yet."""
     if _soon["pid"] != os.getpid():
         return
-    endpoint_ids: set[int] = set()
-    with contextlib.suppress(queue.Empty):
-        while True:
-            endpoint_ids.update(_soon["queue"].get_nowait())
+    endpoint_ids = _take_waiting(_soon["queue"], set())
     if endpoint_ids:
         with contextlib.suppress(Exception):
             wake(sorted(endpoint_ids))
@@ -116,11 +121,9 @@ def _wake_pending() -> None:
 
 def _wake_loop(pending: queue.SimpleQueue) -> None:
     while True:
-        endpoint_ids = set(pending.get())
+        first = set(pending.get())
         time.sleep(WAKE_COALESCE_SECONDS)
-        with contextlib.suppress(queue.Empty):
-            while True:
-                endpoint_ids.update(pending.get_nowait())
+        endpoint_ids = _take_waiting(pending, first)
         try:
             wake(sorted(endpoint_ids))
         except Exception:  # Redis or the broker away: the sweeper wakes them

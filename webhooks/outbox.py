@@ -48,7 +48,7 @@ def event_body(event_type: str, data: dict, at: dt.datetime | None = None) -> st
 
 def record(batch: tuple) -> None:
     """The in-transaction listener: the batch's events for subscribed endpoints, written now."""
-    statuses = [c for c in batch if type(c) is changes.DeliveryStatusChanged and c.status in MESSAGE_EVENTS]
+    statuses = _status_changes(batch)
     others = [c for c in batch if type(c) is not changes.DeliveryStatusChanged]
     if not statuses and not others:
         return  # a claim's `sending`, a cancel: no event, not even a look at the subscriptions
@@ -117,13 +117,8 @@ def status_sql(status: str) -> str:
 def status_written(batch: tuple) -> None:
     """After status_sql's rows were written: the dispatchers of the endpoints that got them,
     woken after the commit (from the cached map: one it misses is woken by the sweep)."""
-    subscribed = subscriptions.current()
-    statuses = [c for c in batch if type(c) is changes.DeliveryStatusChanged and c.status in MESSAGE_EVENTS]
-    known = _message_facts({c.message_id for c in statuses})
-    endpoint_ids: set[int] = set()
-    for change in statuses:
-        organization_id = known.get(change.message_id, (None, ""))[0]
-        endpoint_ids.update(subscriptions.wanted(subscribed, organization_id, MESSAGE_EVENTS[change.status]))
+    events = _message_events(subscriptions.current(), _status_changes(batch))
+    endpoint_ids = {endpoint_id for endpoints, _, _ in events for endpoint_id in endpoints}
     if endpoint_ids:
         _wake_after_commit(endpoint_ids)
 
@@ -152,6 +147,11 @@ def _status_event_sql(event_type: str) -> str:
 
 
 _STATUS_SQL = {event_type: _status_event_sql(event_type) for event_type in MESSAGE_EVENTS.values()}
+
+
+def _status_changes(batch: tuple) -> list[changes.DeliveryStatusChanged]:
+    """The batch's delivery status changes that make a message event."""
+    return [c for c in batch if type(c) is changes.DeliveryStatusChanged and c.status in MESSAGE_EVENTS]
 
 
 def _message_events(subscribed, statuses: list) -> list[tuple[list[int], str, dict]]:

@@ -45,10 +45,8 @@ def listen_available() -> bool:
 
 
 def listen(channel: str):
-    """A subscription to `channel` on a connection of its own (a PubSub), or None without Redis."""
-    client = _redis()
-    if client is None:
-        return None
+    """A subscription to `channel` on a connection of its own (a PubSub); needs Redis
+    (`listen_available`)."""
     # Its own client: health checks (a PING when idle) notice a connection that died quietly.
     pubsub = redis.Redis.from_url(settings.REDIS_URL, health_check_interval=10).pubsub()
     pubsub.subscribe(channel)
